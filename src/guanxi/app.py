@@ -1,0 +1,60 @@
+"""The application factory: every domain's JSON routes and pages on one FastAPI app."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from guanxi import __version__, domains
+from guanxi.config import Settings, get_settings
+from guanxi.core.db import make_engine, make_sessionmaker
+from guanxi.core.web import RequestContextMiddleware, install_error_handlers, security_headers
+from guanxi.security import crypto
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    domains.load()
+    crypto.configure(settings)
+
+    from guanxi.customers import api as customers_api
+    from guanxi.customers import pages as customers_pages
+    from guanxi.security import api as security_api
+    from guanxi.shipments import api as shipments_api
+    from guanxi.shipments import pages as shipments_pages
+    from guanxi.web import pages as web_pages
+    from guanxi.workspace import api as workspace_api
+    from guanxi.workspace import pages as workspace_pages
+
+    app = FastAPI(
+        title="Guanxi",
+        version=__version__,
+        description="Customer relationship and customer-service system (关系).",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    install_error_handlers(app)
+    security_headers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    for module in (security_api, customers_api, workspace_api, shipments_api):
+        app.include_router(module.router)
+    for module in (web_pages, customers_pages, workspace_pages, shipments_pages):
+        app.include_router(module.router, include_in_schema=False)
+    if settings.bench_bare and settings.is_sqlite:
+        from guanxi.core.bare import BareCustomer360, capture_statements
+
+        statements, sample = capture_statements(engine, app.state.sessionmaker)
+        db_path = settings.database_url.split("///", 1)[1]
+        app.mount("/_bare/customers", BareCustomer360(db_path, statements, sample))
+    static = resources.files("guanxi") / "web" / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app

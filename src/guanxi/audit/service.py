@@ -1,0 +1,137 @@
+"""Writing and verifying the audit chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.audit.models import AuditEntry
+from guanxi.core import clock
+from guanxi.core.context import request_id
+from guanxi.core.db import serialize_writers
+
+GENESIS = "0" * 64
+_AUDIT_LOCK = 0x6775_616E  # advisory lock id for the chain head on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a signed-in user, or a named system process (CLI, import, job)."""
+
+    id: int | None
+    name: str
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        """An actor for work no user started (demo loader, scheduled jobs)."""
+        return cls(None, name)
+
+
+def _digest(prev_hash: str, entry: AuditEntry) -> str:
+    payload = {
+        "prev": prev_hash,
+        "at": entry.occurred_at.astimezone(UTC).isoformat(),
+        "actor_id": entry.actor_id,
+        "actor": entry.actor_name,
+        "action": entry.action,
+        "target": [entry.target_type, entry.target_id],
+        "before": entry.before,
+        "after": entry.after,
+        "request_id": entry.request_id,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: str | int,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry to the chain inside the caller's transaction.
+
+    Personal values in ``before``/``after`` must already be masked: the log is readable by
+    auditors who may not reveal them.
+    """
+    serialize_writers(session, _AUDIT_LOCK)
+    prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    entry = AuditEntry(
+        occurred_at=clock.now().replace(microsecond=0),
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        before=before,
+        after=after,
+        request_id=request_id.get(),
+        prev_hash=prev or GENESIS,
+    )
+    entry.hash = _digest(entry.prev_hash, entry)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """A break in the chain: the row where it shows and what is wrong."""
+
+    entry_id: int
+    problem: str
+
+
+def verify(session: Session, *, batch: int = 5000) -> tuple[int, list[ChainProblem]]:
+    """Walk the whole chain in id order; return the number of rows and the breaks found.
+
+    An altered row fails its own hash; a removed or inserted row breaks the next row's link.
+    """
+    problems: list[ChainProblem] = []
+    prev_hash = GENESIS
+    last_id = 0
+    count = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not rows:
+            break
+        for entry in rows:
+            count += 1
+            if entry.prev_hash != prev_hash:
+                problems.append(
+                    ChainProblem(
+                        entry.id, "link broken: a row before it was removed, inserted or altered"
+                    )
+                )
+            if _digest(entry.prev_hash, entry) != entry.hash:
+                problems.append(ChainProblem(entry.id, "content altered"))
+            prev_hash = entry.hash
+            last_id = entry.id
+        session.expunge_all()
+    return count, problems
+
+
+def history(
+    session: Session, *, target_type: str, target_id: str | int, limit: int = 200
+) -> list[AuditEntry]:
+    """The newest entries about one record, for its 360 view."""
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.target_type == target_type, AuditEntry.target_id == str(target_id))
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )

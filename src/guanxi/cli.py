@@ -1,0 +1,204 @@
+"""The ``guanxi`` command: serve, db, user, demo, audit."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from guanxi import domains
+from guanxi.config import Environment, get_settings
+from guanxi.core.db import make_engine, make_sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+app = typer.Typer(
+    help="Guanxi (关系): customer relationship and service system.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+
+
+def _engine() -> Engine:
+    from guanxi.security import crypto
+
+    settings = get_settings()
+    domains.load()
+    crypto.configure(settings)
+    return make_engine(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the database migrations."""
+    from guanxi.core.migrate import upgrade
+
+    engine = _engine()
+    upgrade(engine, revision)
+    console.print(f"[green]database at {revision}[/green]: {engine.url.render_as_string()}")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, manager, agent, sales, analyst or auditor")],
+    display_name: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user; the password is read from stdin or prompted for (never an argument)."""
+    from pydantic import ValidationError
+
+    from guanxi.audit.service import Actor
+    from guanxi.core.errors import DomainError
+    from guanxi.security.schemas import UserCreate
+    from guanxi.security.service import create_user
+
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
+    try:
+        user_in = UserCreate(
+            username=username,
+            display_name=display_name or username,
+            role=role,
+            password=password,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, err['loc']))}[/red]: {err['msg']}")
+        raise typer.Exit(2) from None
+    session = make_sessionmaker(_engine())()
+    try:
+        user = create_user(session, user_in=user_in, actor=Actor.system("cli"))
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        session.close()
+    console.print(f"created user [bold]{user.username}[/bold] ({user.role})")
+
+
+@app.command("demo")
+def demo(
+    customers: Annotated[int, typer.Option(min=1, help="number of customers")] = 2000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same data")] = 42,
+) -> None:
+    """Load realistic synthetic data (zh_CN) for an express company."""
+    _load_demo(customers, seed)
+
+
+def _load_demo(customers: int, seed: int) -> None:
+    from guanxi.core.migrate import upgrade
+    from guanxi.demo.accounts import DEMO_PASSWORD, ensure_demo_users
+    from guanxi.demo.generator import generate
+
+    if get_settings().env is Environment.production:
+        console.print("[red]refusing to load demo data in production[/red]")
+        raise typer.Exit(2)
+    engine = _engine()
+    upgrade(engine)
+    session = make_sessionmaker(engine)()
+    try:
+        owners = ensure_demo_users(session)
+    finally:
+        session.close()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = generate(
+            engine, customers=customers, seed=seed, owner_ids=owners, progress=report
+        )
+    console.print(
+        f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
+        f"in {summary.seconds:.1f}s. Sign in as admin / agent / manager / sales / analyst / "
+        f"auditor with password [bold]{DEMO_PASSWORD}[/bold]."
+    )
+
+
+@app.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="load demo data first if the database is empty")
+    ] = False,
+    demo_customers: int = 2000,
+) -> None:
+    """Run the web server (UI at /, API at /api/v1, OpenAPI at /openapi.json)."""
+    import uvicorn
+    from sqlalchemy import inspect, select
+
+    from guanxi.core.migrate import upgrade
+
+    engine = _engine()
+    upgrade(engine)
+    if demo:
+        from guanxi.customers.models import Customer
+
+        with engine.connect() as conn:
+            empty = (
+                inspect(conn).has_table("customer")
+                and conn.scalar(select(Customer.id).limit(1)) is None
+            )
+        if empty:
+            _load_demo(demo_customers, 42)
+    engine.dispose()
+    console.print(f"Guanxi on http://{host}:{port}/")
+    uvicorn.run(
+        "guanxi.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+    )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 if any row was altered, removed or inserted."""
+    from guanxi.audit.service import verify
+
+    session = make_sessionmaker(_engine())()
+    try:
+        count, problems = verify(session)
+    finally:
+        session.close()
+    if problems:
+        for p in problems[:50]:
+            console.print(f"[red]entry {p.entry_id}[/red]: {p.problem}")
+        console.print(
+            f"[red]audit chain BROKEN[/red]: {len(problems)} problem(s) in {count} entries"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]audit chain intact[/green]: {count} entries")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,119 @@
+"""Settings: one pydantic-settings class read from ``GUANXI_*`` environment variables.
+
+Outside development the secrets must be set explicitly; in development a key file is
+generated once under the data directory and reused, so a laptop install works with no setup
+and restarts keep decrypting what they wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"  # noqa: S105 - a sentinel that is refused outside development
+
+
+class Environment(StrEnum):
+    """Where Guanxi runs; decides whether default secrets are tolerated."""
+
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """All runtime configuration of a Guanxi process."""
+
+    model_config = SettingsConfigDict(env_prefix="GUANXI_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path(".guanxi")
+    database_url: str = "sqlite:///./guanxi.db"
+    secret_key: str = DEFAULT_SECRET
+    # Field-encryption keys as JSON: {"key id": "base64 of 32 bytes", ...}. The active id
+    # encrypts new values; the others still decrypt old ones (key rotation).
+    field_keys: dict[str, str] = Field(default_factory=dict)
+    active_field_key: str = ""
+    # Separate key for the blind index (keyed hash used for exact lookup of encrypted values).
+    blind_index_key: str = ""
+    timezone: str = "Asia/Shanghai"
+    default_language: str = "zh_CN"
+    session_hours: int = 12
+    token_hours: int = 24
+    max_body_bytes: int = 2 * 1024 * 1024
+    cookie_secure: bool = False
+    # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
+    bench_bare: bool = False
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if self.env is Environment.production:
+            missing = [
+                name
+                for name, bad in (
+                    ("GUANXI_SECRET_KEY", self.secret_key in ("", DEFAULT_SECRET)),
+                    ("GUANXI_FIELD_KEYS", not self.field_keys),
+                    ("GUANXI_ACTIVE_FIELD_KEY", self.active_field_key not in self.field_keys),
+                    ("GUANXI_BLIND_INDEX_KEY", not self.blind_index_key),
+                )
+                if bad
+            ]
+            if self.bench_bare:
+                missing.append("GUANXI_BENCH_BARE (benchmark only)")
+            if missing:
+                raise ValueError(
+                    "refusing to start outside development with default or missing secrets: "
+                    + ", ".join(missing)
+                )
+        else:
+            self._fill_dev_keys()
+        return self
+
+    def _fill_dev_keys(self) -> None:
+        """Generate (once) and load a local key file so development needs no configuration."""
+        if self.secret_key != DEFAULT_SECRET and self.field_keys and self.blind_index_key:
+            return
+        path = self.data_dir / "dev-keys.json"
+        if path.exists():
+            keys: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            keys = {
+                "secret_key": secrets.token_urlsafe(32),
+                "field_keys": {"dev1": base64.b64encode(secrets.token_bytes(32)).decode()},
+                "active_field_key": "dev1",
+                "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written with owner-only permissions: it decrypts every personal field.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(keys, fh)
+        if self.secret_key == DEFAULT_SECRET:
+            self.secret_key = keys["secret_key"]
+        if not self.field_keys:
+            self.field_keys = keys["field_keys"]
+            self.active_field_key = keys["active_field_key"]
+        if not self.active_field_key:
+            self.active_field_key = next(iter(self.field_keys))
+        if not self.blind_index_key:
+            self.blind_index_key = keys["blind_index_key"]
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the system of record is the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,334 @@
+"""Web plumbing shared by every domain: problem responses, request ids, body limits,
+language negotiation and the template environment."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from guanxi.core import i18n
+from guanxi.core.context import request_id
+from guanxi.core.errors import DomainError, FieldError, NotAuthenticated, ValidationFailed
+from guanxi.core.messages import ERROR_MESSAGES, PROBLEM_TITLES
+
+log = logging.getLogger("guanxi.web")
+PROBLEM = "application/problem+json"
+LANG_COOKIE = "guanxi_lang"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A database session for one request; services own its transactions."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def request_language(request: Request) -> str:
+    """The user's language: explicit cookie, then the user's setting, then the browser's."""
+    cached = getattr(request.state, "lang", None)
+    if cached:
+        return str(cached)
+    settings = request.app.state.settings
+    lang = i18n.normalise_language(request.cookies.get(LANG_COOKIE)) or i18n.from_accept_language(
+        request.headers.get("accept-language"), settings.default_language
+    )
+    request.state.lang = lang
+    return lang
+
+
+def current_request_id(request: Request) -> str | None:
+    """The request id, also after the middleware that set the context variable has exited."""
+    state = request.scope.get("state") or {}
+    return request_id.get() or state.get("request_id")
+
+
+def field_errors_from_pydantic(errors: list[Any]) -> list[FieldError]:
+    """Turn pydantic's error list into our field errors (the ``body`` prefix dropped)."""
+    out = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        ctx = dict(err.get("ctx") or {})
+        out.append(
+            FieldError(
+                loc or ("body",), str(err.get("type", "value_error")), str(err.get("msg", "")), ctx
+            )
+        )
+    return out
+
+
+def translate_field_error(error: FieldError, lang: str) -> str:
+    """A field error's message in ``lang``, falling back to the English detail."""
+    template = ERROR_MESSAGES.get(error.code)
+    if template is None:
+        return error.message if lang == "en" else i18n.gettext(lang, "Invalid value")
+    params = {
+        k: (", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
+        for k, v in error.params.items()
+    }
+    try:
+        return i18n.gettext(lang, template, **params)
+    except (KeyError, IndexError):
+        return i18n.gettext(lang, template.split("{")[0].strip())
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """An RFC 9457 problem document in the user's language."""
+    lang = request_language(request)
+    body: dict[str, Any] = {
+        "type": f"https://guanxi.dev/problems/{code}",
+        "title": i18n.gettext(lang, PROBLEM_TITLES.get(code, "Bad request")),
+        "status": status,
+        "code": code,
+        "instance": request.url.path,
+        "request_id": current_request_id(request),
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [
+            {
+                "field": ".".join(str(p) for p in e.loc),
+                "loc": list(e.loc),
+                "code": e.code,
+                "message": translate_field_error(e, lang),
+            }
+            for e in errors
+        ]
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and request.url.path != "/openapi.json"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to a problem document (API) or a page (UI); never a bare 500."""
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauth(request: Request, exc: NotAuthenticated) -> Response:
+        if _wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={target}", status_code=303)
+        resp = problem(request, 401, exc.code)
+        resp.headers["WWW-Authenticate"] = "Bearer"
+        return resp
+
+    @app.exception_handler(ValidationFailed)
+    async def _invalid(request: Request, exc: ValidationFailed) -> Response:
+        return problem(request, 422, exc.code, errors=exc.errors)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        errors = None
+        code = exc.code
+        if exc.status == 409 and "field" in exc.params:
+            errors = [FieldError((exc.params["field"],), exc.message, exc.message)]
+        if _wants_html(request) and exc.status in (403, 404):
+            from guanxi.web.render import render_error
+
+            return render_error(request, exc.status)
+        return problem(request, exc.status, code, errors=errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        return problem(
+            request, 422, "validation_failed", errors=field_errors_from_pydantic(list(exc.errors()))
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _pydantic_invalid(request: Request, exc: ValidationError) -> Response:
+        return problem(
+            request, 422, "validation_failed", errors=field_errors_from_pydantic(list(exc.errors()))
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+            401: "not_authenticated",
+            403: "forbidden",
+        }.get(exc.status_code, "bad_request")
+        if _wants_html(request) and exc.status_code in (403, 404):
+            from guanxi.web.render import render_error
+
+            return render_error(request, exc.status_code)
+        return problem(request, exc.status_code, code)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Logged with the request id and exception type only: messages may carry input values.
+        log.error(
+            "unhandled %s in %s (request %s)",
+            type(exc).__name__,
+            request.url.path,
+            current_request_id(request),
+        )
+        return problem(request, 500, "internal_error")
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (``X-Request-ID``) and refuses oversized bodies with 413."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        token = request_id.set(rid)
+        # Also kept on the request state: error handlers outside this middleware read it there.
+        scope.setdefault("state", {})["request_id"] = rid
+        limit = self.max_body_bytes
+        declared = headers.get(b"content-length")
+        try:
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await _send_too_large(send, rid)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise _BodyTooLarge
+                return message
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message.setdefault("headers", [])
+                    message["headers"] = [
+                        *message["headers"],
+                        (b"x-request-id", rid.encode("latin-1")),
+                    ]
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _BodyTooLarge:
+                await _send_too_large(send, rid)
+        finally:
+            request_id.reset(token)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_too_large(send: Send, rid: str) -> None:
+    body = (
+        b'{"type":"https://guanxi.dev/problems/body_too_large","title":"Request body too large",'
+        b'"status":413,"code":"body_too_large"}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", rid.encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def security_headers(app: FastAPI) -> None:
+    """Conservative browser security headers on every response."""
+
+    @app.middleware("http")
+    async def _headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "script-src 'self'; frame-ancestors 'none'",
+            )
+        return response
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def template_environment() -> Environment:
+    """One Jinja environment over every domain's ``templates`` folder plus the shared one."""
+    root = resources.files("guanxi")
+    folders = [str(root / "web" / "templates")]
+    for domain in ("customers", "shipments", "workspace", "security", "audit"):
+        path = root / domain / "templates"
+        if path.is_dir():
+            folders.append(str(path))
+    env = Environment(
+        loader=FileSystemLoader(folders),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fen"] = format_fen
+    # [(value, label(value)), ...] for <select> options from enum values.
+    env.filters["zip_labels"] = lambda values, label: [(v, label(v)) for v in values]
+    return env
+
+
+def format_fen(value: int | None) -> str:
+    """Integer fen as yuan with two decimals (``12345`` -> ``123.45``)."""
+    if value is None:
+        return ""
+    return f"{Decimal(value) / 100:,.2f}"
+
+
+def local_time(
+    value: datetime | None, tz: str = "Asia/Shanghai", fmt: str = "%Y-%m-%d %H:%M"
+) -> str:
+    """A stored UTC instant shown in the display timezone."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def iso_date(value: date | None) -> str:
+    """A date as ``YYYY-MM-DD`` (empty for none)."""
+    return value.isoformat() if value else ""

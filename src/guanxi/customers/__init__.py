@@ -1,0 +1,1 @@
+"""Customers: people, enterprises and public bodies, their contacts, addresses and tags."""

@@ -1,0 +1,280 @@
+"""Customer list and search: one query box, keyset pagination, filters and sorting.
+
+The box understands phones in any common format, credit codes, resident ID numbers, e-mail
+addresses and waybill numbers (exact lookups through blind indexes and unique keys), and any
+part of a Chinese or English name (bigram index, confirmed by a substring check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased, selectinload
+
+from guanxi.core.errors import FieldError, ValidationFailed
+from guanxi.core.pagination import decode_cursor, encode_cursor
+from guanxi.customers import validation
+from guanxi.customers.models import (
+    ContactPerson,
+    Customer,
+    CustomerPhone,
+    SearchToken,
+    Tag,
+    customer_tag,
+)
+from guanxi.customers.tokens import normalise_name, query_tokens
+from guanxi.security.crypto import cipher
+from guanxi.security.models import User
+from guanxi.security.permissions import Permission
+from guanxi.security.service import has_permission
+
+SORTS = {"-id", "id", "name", "-name", "created_at", "-created_at"}
+ExactResolver = Callable[[Session, str], list[int]]
+# Other domains add what the box should also understand (waybill numbers, ticket numbers)
+# without this module importing them: customers must not depend on its dependants.
+_resolvers: list[ExactResolver] = []
+
+
+def register_exact_resolver(resolver: ExactResolver) -> None:
+    """Let another domain map a typed query to customer ids (idempotent)."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+
+
+# Capped posting-list sizes are enough to pick the rarest token to drive the search from.
+_COUNT_CAP = 5000
+
+
+@dataclass
+class CustomerFilters:
+    """Filters of the customer list; ``None`` means not filtered."""
+
+    q: str | None = None
+    kind: str | None = None
+    status: str | None = "active"
+    source: str | None = None
+    lifecycle_stage: str | None = None
+    owner_id: int | None = None
+    tag: str | None = None
+    region: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _exact_ids(session: Session, q: str) -> list[int]:
+    """Customers matched exactly by an identifier typed into the box."""
+    ids: list[int] = []
+    c = cipher()
+    try:
+        phone = validation.normalize_phone(q)
+    except validation.InvalidValue:
+        phone = None
+    if phone:
+        bidx = c.blind_index("phone", phone)
+        ids += session.scalars(
+            select(CustomerPhone.customer_id).where(CustomerPhone.phone_bidx == bidx)
+        )
+        ids += session.scalars(
+            select(ContactPerson.customer_id).where(ContactPerson.phone_bidx == bidx)
+        )
+    compact = re.sub(r"[\s\-]", "", q).upper()
+    if len(compact) == 18:
+        for fname, norm in (
+            ("credit_code", validation.normalize_credit_code),
+            ("id_number", validation.normalize_resident_id),
+        ):
+            try:
+                value = norm(compact)
+            except validation.InvalidValue:
+                continue
+            col = getattr(Customer, f"{fname}_bidx")
+            ids += session.scalars(select(Customer.id).where(col == c.blind_index(fname, value)))
+    if "@" in q:
+        try:
+            email = validation.normalize_email(q)
+            ids += session.scalars(
+                select(Customer.id).where(
+                    Customer.email_bidx == c.blind_index("email", email.lower())
+                )
+            )
+        except validation.InvalidValue:
+            pass
+    for resolver in _resolvers:
+        ids += resolver(session, q)
+    return list(dict.fromkeys(ids))
+
+
+def _rarest_first(session: Session, tokens: list[str]) -> list[str]:
+    sizes = {}
+    for token in tokens:
+        sub = select(literal(1)).where(SearchToken.token == token).limit(_COUNT_CAP).subquery()
+        sizes[token] = session.scalar(select(func.count()).select_from(sub)) or 0
+    return sorted(tokens, key=lambda t: sizes[t])
+
+
+def _apply_filters(stmt: Select[Any], f: CustomerFilters, viewer: User) -> Select[Any]:
+    if f.status:
+        stmt = stmt.where(Customer.status == f.status)
+    if f.kind:
+        stmt = stmt.where(Customer.kind == f.kind)
+    if f.source:
+        stmt = stmt.where(Customer.source == f.source)
+    if f.lifecycle_stage:
+        stmt = stmt.where(Customer.lifecycle_stage == f.lifecycle_stage)
+    if f.owner_id is not None:
+        stmt = stmt.where(Customer.owner_id == f.owner_id)
+    if f.region:
+        stmt = stmt.where(Customer.region == f.region)
+    if f.created_from:
+        stmt = stmt.where(Customer.created_at >= f.created_from)
+    if f.created_to:
+        stmt = stmt.where(Customer.created_at < f.created_to)
+    if f.tag:
+        stmt = stmt.where(
+            Customer.id.in_(
+                select(customer_tag.c.customer_id)
+                .join(Tag, Tag.id == customer_tag.c.tag_id)
+                .where(Tag.name == f.tag)
+            )
+        )
+    if not has_permission(viewer, Permission.customer_read_all):
+        stmt = stmt.where(Customer.owner_id == viewer.id)
+    return stmt
+
+
+def _load(session: Session, ids: list[int]) -> list[Customer]:
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(Customer)
+        .where(Customer.id.in_(ids))
+        .options(selectinload(Customer.phones), selectinload(Customer.tags))
+    ).all()
+    by_id = {c.id: c for c in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def list_customers(
+    session: Session,
+    *,
+    filters: CustomerFilters,
+    viewer: User,
+    sort: str = "-id",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Customer], str | None]:
+    """One page of customers matching ``filters``, and the cursor of the next page."""
+    if sort not in SORTS:
+        raise ValidationFailed(
+            [FieldError(("query", "sort"), "sort_invalid", "Unknown sort field")]
+        )
+    after = decode_cursor(cursor) if cursor else None
+    q = (filters.q or "").strip()
+    if q:
+        return _search(session, q=q, filters=filters, viewer=viewer, after=after, limit=limit)
+
+    stmt = _apply_filters(select(Customer.id), filters, viewer)
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    col = {"id": Customer.id, "name": Customer.name, "created_at": Customer.created_at}[key]
+    if after is not None:
+        try:
+            if key == "id":
+                last_id = int(after[0])
+                stmt = stmt.where(Customer.id < last_id if desc else Customer.id > last_id)
+            else:
+                value = datetime.fromisoformat(after[0]) if key == "created_at" else str(after[0])
+                last_id = int(after[1])
+                stmt = stmt.where(
+                    or_(col < value, and_(col == value, Customer.id < last_id))
+                    if desc
+                    else or_(col > value, and_(col == value, Customer.id > last_id))
+                )
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ValidationFailed(
+                [FieldError(("query", "cursor"), "cursor_invalid", "Invalid cursor")]
+            ) from exc
+    order: list[Any] = [col.desc(), Customer.id.desc()] if desc else [col.asc(), Customer.id.asc()]
+    if key == "id":
+        order = order[:1]
+    ids = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    more = len(ids) > limit
+    customers = _load(session, ids[:limit])
+    next_cursor = None
+    if more and customers:
+        last = customers[-1]
+        next_cursor = encode_cursor(
+            [last.id]
+            if key == "id"
+            else [getattr(last, key).isoformat() if key == "created_at" else last.name, last.id]
+        )
+    return customers, next_cursor
+
+
+def _search(
+    session: Session,
+    *,
+    q: str,
+    filters: CustomerFilters,
+    viewer: User,
+    after: list[Any] | None,
+    limit: int,
+) -> tuple[list[Customer], str | None]:
+    """Search results: exact identifier hits first, then name matches newest first."""
+    exact: list[int] = []
+    if after is None:
+        exact_candidates = _exact_ids(session, q)
+        if exact_candidates:
+            stmt = _apply_filters(select(Customer.id), filters, viewer).where(
+                Customer.id.in_(exact_candidates)
+            )
+            allowed = set(session.scalars(stmt))
+            exact = [i for i in exact_candidates if i in allowed]
+    last_id = int(after[0]) if after else None
+
+    names: list[int] = []
+    term = normalise_name(q)
+    tokens = query_tokens(q)
+    pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    name_match = or_(
+        func.lower(Customer.name).like(pattern, escape="\\"),
+        # Correlated, so it is probed per candidate through the customer_id index.
+        select(ContactPerson.id)
+        .where(
+            ContactPerson.customer_id == Customer.id,
+            func.lower(ContactPerson.name).like(pattern, escape="\\"),
+        )
+        .exists(),
+    )
+    if tokens:
+        ordered = _rarest_first(session, tokens)
+        drive = aliased(SearchToken)
+        stmt = select(drive.customer_id).join(Customer, Customer.id == drive.customer_id)
+        stmt = stmt.where(drive.token == ordered[0])
+        for token in ordered[1:]:
+            probe = aliased(SearchToken)
+            stmt = stmt.join(
+                probe, and_(probe.customer_id == drive.customer_id, probe.token == token)
+            )
+        order_col = drive.customer_id
+    else:
+        # A single character: nothing to index on, scan newest first until the page fills.
+        stmt = select(Customer.id)
+        order_col = Customer.id
+    stmt = _apply_filters(stmt.where(name_match), filters, viewer)
+    if last_id is not None:
+        stmt = stmt.where(order_col < last_id)
+    if exact:
+        stmt = stmt.where(order_col.not_in(exact))
+    names = list(session.scalars(stmt.order_by(order_col.desc()).limit(limit + 1)))
+    more = len(names) > limit
+    names = names[:limit]
+    customers = _load(session, exact + names)
+    next_cursor = encode_cursor([names[-1]]) if more and names else None
+    return customers, next_cursor

@@ -1,0 +1,479 @@
+"""The rules of the customer domain: create, read, update, archive, restore, reveal.
+
+Every write runs in one transaction with its audit entry; personal identifiers are encrypted
+here and never leave this module in clear except through :func:`reveal`, which is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from guanxi.audit.service import Actor, record
+from guanxi.core import clock
+from guanxi.core.db import write_transaction
+from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from guanxi.customers import validation
+from guanxi.customers.addresses import parse_address
+from guanxi.customers.enums import CustomerStatus
+from guanxi.customers.models import (
+    ContactPerson,
+    Customer,
+    CustomerAddress,
+    CustomerPhone,
+    SearchToken,
+    Tag,
+)
+from guanxi.customers.schemas import (
+    AddressIn,
+    AddressRead,
+    ContactIn,
+    ContactRead,
+    CustomerCreate,
+    CustomerRead,
+    CustomerSummary,
+    CustomerUpdate,
+    OwnerRead,
+    PhoneRead,
+)
+from guanxi.customers.tokens import name_tokens
+from guanxi.security.crypto import cipher
+from guanxi.security.masking import mask_credit_code, mask_email, mask_id_number, mask_phone
+from guanxi.security.models import User
+from guanxi.security.permissions import Permission
+from guanxi.security.service import actor_of, has_permission
+
+# --------------------------------------------------------------------------- visibility
+
+
+def can_see(viewer: User, customer: Customer) -> bool:
+    """Users without ``customer.read_all`` see only the customers they own."""
+    return has_permission(viewer, Permission.customer_read_all) or customer.owner_id == viewer.id
+
+
+def get_customer(session: Session, *, customer_id: int, viewer: User) -> Customer:
+    """Load one customer with its children; 404 when missing or not visible to ``viewer``."""
+    customer = session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .options(
+            selectinload(Customer.phones),
+            selectinload(Customer.addresses),
+            selectinload(Customer.contacts),
+            selectinload(Customer.tags),
+        )
+    )
+    if customer is None or not can_see(viewer, customer):
+        raise NotFound("customer not found", customer_id=customer_id)
+    return customer
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _decrypt(field: str, stored: str | None) -> str | None:
+    return cipher().decrypt(field, stored) if stored else None
+
+
+def phone_reads(customer: Customer) -> list[PhoneRead]:
+    """The customer's phones, masked."""
+    return [
+        PhoneRead(id=p.id, kind=p.kind, number=mask_phone(cipher().decrypt("phone", p.phone_enc)))
+        for p in customer.phones
+    ]
+
+
+def to_summary(customer: Customer) -> CustomerSummary:
+    """A list row: first phone masked."""
+    first = customer.phones[0] if customer.phones else None
+    return CustomerSummary(
+        id=customer.id,
+        kind=customer.kind,
+        name=customer.name,
+        phone=mask_phone(cipher().decrypt("phone", first.phone_enc)) if first else None,
+        region=customer.region,
+        industry=customer.industry,
+        source=customer.source,
+        lifecycle_stage=customer.lifecycle_stage,
+        owner=OwnerRead(id=customer.owner.id, display_name=customer.owner.display_name)
+        if customer.owner
+        else None,
+        tags=[t.name for t in customer.tags],
+        status=customer.status,
+        created_at=customer.created_at,
+    )
+
+
+def to_read(customer: Customer) -> CustomerRead:
+    """The full record, every personal identifier masked."""
+    email = _decrypt("email", customer.email_enc)
+    id_number = _decrypt("id_number", customer.id_number_enc)
+    credit = _decrypt("credit_code", customer.credit_code_enc)
+    summary = to_summary(customer)
+    return CustomerRead(
+        **summary.model_dump(),
+        phones=phone_reads(customer),
+        email=mask_email(email) if email else None,
+        id_number=mask_id_number(id_number) if id_number else None,
+        credit_code=mask_credit_code(credit) if credit else None,
+        addresses=[AddressRead.model_validate(a) for a in customer.addresses],
+        contacts=[
+            ContactRead(
+                id=c.id,
+                name=c.name,
+                title=c.title,
+                phone=mask_phone(cipher().decrypt("phone", c.phone_enc)) if c.phone_enc else None,
+                email=mask_email(cipher().decrypt("email", c.email_enc)) if c.email_enc else None,
+                is_primary=c.is_primary,
+            )
+            for c in customer.contacts
+        ],
+        birthday=customer.birthday,
+        credit_rating=customer.credit_rating,
+        notes=customer.notes,
+        updated_at=customer.updated_at,
+        archived_at=customer.archived_at,
+        version=customer.version,
+    )
+
+
+def _contact_line(contact: ContactPerson) -> str:
+    phone = cipher().decrypt("phone", contact.phone_enc) if contact.phone_enc else None
+    return f"{contact.name} {mask_phone(phone)}" if phone else contact.name
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    """The audited state of a customer: personal values masked, children summarised.
+
+    Built from the rows directly (not the read schema) so it also works on children that
+    are not flushed yet.
+    """
+    email = _decrypt("email", customer.email_enc)
+    id_number = _decrypt("id_number", customer.id_number_enc)
+    credit = _decrypt("credit_code", customer.credit_code_enc)
+    return {
+        "kind": customer.kind,
+        "name": customer.name,
+        "phones": [mask_phone(cipher().decrypt("phone", p.phone_enc)) for p in customer.phones],
+        "email": mask_email(email) if email else None,
+        "id_number": mask_id_number(id_number) if id_number else None,
+        "credit_code": mask_credit_code(credit) if credit else None,
+        "addresses": [
+            "".join(x for x in (a.province, a.city, a.district, a.detail) if x)
+            for a in customer.addresses
+        ],
+        "contacts": [_contact_line(c) for c in customer.contacts],
+        "source": customer.source,
+        "industry": customer.industry,
+        "region": customer.region,
+        "owner_id": customer.owner_id,
+        "tags": sorted(t.name for t in customer.tags),
+        "birthday": customer.birthday.isoformat() if customer.birthday else None,
+        "lifecycle_stage": customer.lifecycle_stage,
+        "credit_rating": customer.credit_rating,
+        "notes": customer.notes,
+        "status": customer.status,
+    }
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _phone_row(position: int, e164: str) -> CustomerPhone:
+    return CustomerPhone(
+        position=position,
+        kind=validation.phone_kind(e164),
+        phone_enc=cipher().encrypt("phone", e164),
+        phone_bidx=cipher().blind_index("phone", e164),
+        last4=e164[-4:],
+    )
+
+
+def _address_row(position: int, address_in: AddressIn) -> CustomerAddress:
+    if address_in.line:
+        parsed = parse_address(address_in.line)
+        return CustomerAddress(
+            position=position,
+            label=address_in.label,
+            province=parsed.province,
+            city=parsed.city,
+            district=parsed.district,
+            detail=parsed.detail or address_in.line,
+            division_code=parsed.division_code,
+        )
+    # Structured parts: still run them through the parser to fill in the division code.
+    joined = "".join(x for x in (address_in.province, address_in.city, address_in.district) if x)
+    structured = parse_address(joined) if joined else None
+    return CustomerAddress(
+        position=position,
+        label=address_in.label,
+        province=address_in.province or (structured.province if structured else None),
+        city=address_in.city or (structured.city if structured else None),
+        district=address_in.district or (structured.district if structured else None),
+        detail=address_in.detail or "",
+        division_code=structured.division_code if structured else None,
+    )
+
+
+def _contact_row(position: int, contact_in: ContactIn) -> ContactPerson:
+    return ContactPerson(
+        position=position,
+        name=contact_in.name,
+        title=contact_in.title,
+        phone_enc=cipher().encrypt("phone", contact_in.phone) if contact_in.phone else None,
+        phone_bidx=cipher().blind_index("phone", contact_in.phone) if contact_in.phone else None,
+        email_enc=cipher().encrypt("email", contact_in.email) if contact_in.email else None,
+        is_primary=contact_in.is_primary or position == 0,
+    )
+
+
+def _tags(session: Session, names: list[str]) -> list[Tag]:
+    wanted = list(dict.fromkeys(names))
+    existing = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
+    tags = []
+    for name in wanted:
+        tag = existing.get(name)
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+        tags.append(tag)
+    return tags
+
+
+def lookup_form(field: str, value: str) -> str:
+    """The form a value is blind-indexed in: e-mail addresses compare case-insensitively."""
+    return value.lower() if field == "email" else value
+
+
+def _set_identifier(customer: Customer, field: str, value: str | None) -> None:
+    enc = cipher().encrypt(field, value) if value else None
+    bidx = cipher().blind_index(field, lookup_form(field, value)) if value else None
+    setattr(customer, f"{field}_enc", enc)
+    setattr(customer, f"{field}_bidx", bidx)
+
+
+def _check_owner(session: Session, owner_id: int | None, loc: str = "owner_id") -> None:
+    if owner_id is not None and session.get(User, owner_id) is None:
+        raise ValidationFailed(
+            [FieldError((loc,), "owner_unknown", "No such user to own this customer")]
+        )
+
+
+def _reindex(session: Session, customer: Customer) -> None:
+    """Rewrite the customer's name tokens (name and contact names)."""
+    tokens = name_tokens(customer.name)
+    for contact in customer.contacts:
+        tokens |= name_tokens(contact.name)
+    session.execute(delete(SearchToken).where(SearchToken.customer_id == customer.id))
+    if tokens:
+        session.execute(
+            insert(SearchToken),
+            [{"token": t, "customer_id": customer.id} for t in sorted(tokens)],
+        )
+
+
+def create_customer(
+    session: Session, *, customer_in: CustomerCreate, actor: User | Actor
+) -> Customer:
+    """Create a customer with its phones, addresses, contacts and tags; audited."""
+    audit_actor = actor if isinstance(actor, Actor) else actor_of(actor)
+    with write_transaction(session):
+        _check_owner(session, customer_in.owner_id)
+        now = clock.now()
+        customer = Customer(
+            kind=customer_in.kind.value,
+            name=customer_in.name,
+            source=customer_in.source.value,
+            industry=customer_in.industry,
+            region=customer_in.region,
+            owner_id=customer_in.owner_id
+            if customer_in.owner_id is not None
+            else (actor.id if isinstance(actor, User) and actor.role == "sales" else None),
+            birthday=customer_in.birthday,
+            lifecycle_stage=customer_in.lifecycle_stage.value,
+            credit_rating=customer_in.credit_rating.value if customer_in.credit_rating else None,
+            notes=customer_in.notes,
+            status=CustomerStatus.active.value,
+            created_at=now,
+            updated_at=now,
+        )
+        _set_identifier(customer, "email", customer_in.email)
+        _set_identifier(customer, "id_number", customer_in.id_number)
+        _set_identifier(customer, "credit_code", customer_in.credit_code)
+        customer.phones = [
+            _phone_row(i, p) for i, p in enumerate(dict.fromkeys(customer_in.phones or []))
+        ]
+        customer.addresses = [_address_row(i, a) for i, a in enumerate(customer_in.addresses or [])]
+        customer.contacts = [_contact_row(i, c) for i, c in enumerate(customer_in.contacts or [])]
+        customer.tags = _tags(session, customer_in.tags or [])
+        session.add(customer)
+        session.flush()
+        _reindex(session, customer)
+        record(
+            session,
+            actor=audit_actor,
+            action="customer.created",
+            target_type="customer",
+            target_id=customer.id,
+            after={k: v for k, v in snapshot(customer).items() if v not in (None, [], "")},
+        )
+    return customer
+
+
+def update_customer(
+    session: Session, *, customer_id: int, customer_in: CustomerUpdate, actor: User
+) -> Customer:
+    """Apply a partial update; a stale ``version`` or a concurrent writer is a 409."""
+    try:
+        with write_transaction(session):
+            customer = get_customer(session, customer_id=customer_id, viewer=actor)
+            if customer_in.version is not None and customer_in.version != customer.version:
+                raise Conflict("version_conflict", field="version")
+            before = snapshot(customer)
+            fields = customer_in.model_fields_set
+            kind = customer_in.kind.value if customer_in.kind else customer.kind
+            _check_identifier_kind(kind, customer_in, customer)
+            for name in ("name", "industry", "region", "birthday", "notes"):
+                if name in fields:
+                    setattr(customer, name, getattr(customer_in, name))
+            for name in ("kind", "source", "lifecycle_stage", "credit_rating"):
+                if name in fields:
+                    value = getattr(customer_in, name)
+                    setattr(customer, name, value.value if value is not None else None)
+            if "owner_id" in fields:
+                _check_owner(session, customer_in.owner_id)
+                customer.owner_id = customer_in.owner_id
+            for name in ("email", "id_number", "credit_code"):
+                if name in fields:
+                    _set_identifier(customer, name, getattr(customer_in, name))
+            if "phones" in fields:
+                customer.phones = [
+                    _phone_row(i, p) for i, p in enumerate(dict.fromkeys(customer_in.phones or []))
+                ]
+            if "addresses" in fields:
+                customer.addresses = [
+                    _address_row(i, a) for i, a in enumerate(customer_in.addresses or [])
+                ]
+            if "contacts" in fields:
+                customer.contacts = [
+                    _contact_row(i, c) for i, c in enumerate(customer_in.contacts or [])
+                ]
+            if "tags" in fields:
+                customer.tags = _tags(session, customer_in.tags or [])
+            after = snapshot(customer)
+            changed_before, changed_after = _diff(before, after)
+            if changed_after:
+                customer.version += 1
+                customer.updated_at = clock.now()
+                session.flush()
+                if {"name", "contacts"} & fields:
+                    _reindex(session, customer)
+                record(
+                    session,
+                    actor=actor_of(actor),
+                    action="customer.updated",
+                    target_type="customer",
+                    target_id=customer.id,
+                    before=changed_before,
+                    after=changed_after,
+                )
+    except StaleDataError as exc:
+        raise Conflict("version_conflict", field="version") from exc
+    return customer
+
+
+def _check_identifier_kind(kind: str, customer_in: CustomerUpdate, customer: Customer) -> None:
+    id_number = (
+        customer_in.id_number
+        if "id_number" in customer_in.model_fields_set
+        else customer.id_number_enc
+    )
+    credit = (
+        customer_in.credit_code
+        if "credit_code" in customer_in.model_fields_set
+        else customer.credit_code_enc
+    )
+    if kind == "individual" and credit:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("credit_code",),
+                    "credit_code_individual",
+                    "Only enterprises and government bodies have a credit code",
+                )
+            ]
+        )
+    if kind != "individual" and id_number:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("id_number",),
+                    "id_number_organisation",
+                    "Only individual customers have a resident ID number",
+                )
+            ]
+        )
+
+
+def set_status(
+    session: Session, *, customer_id: int, status: CustomerStatus, actor: User
+) -> Customer:
+    """Archive or restore a customer (kept with its history either way)."""
+    with write_transaction(session):
+        customer = get_customer(session, customer_id=customer_id, viewer=actor)
+        if customer.status == status.value:
+            return customer
+        before = {"status": customer.status}
+        customer.status = status.value
+        customer.version += 1
+        customer.archived_at = clock.now() if status is CustomerStatus.archived else None
+        customer.updated_at = clock.now()
+        session.flush()
+        record(
+            session,
+            actor=actor_of(actor),
+            action="customer.archived"
+            if status is CustomerStatus.archived
+            else "customer.restored",
+            target_type="customer",
+            target_id=customer.id,
+            before=before,
+            after={"status": customer.status},
+        )
+    return customer
+
+
+def reveal(session: Session, *, customer_id: int, field: str, actor: User) -> list[str]:
+    """Clear values of one personal field, audited as ``customer.revealed``.
+
+    The caller has already checked ``customer.reveal``; visibility is checked here.
+    """
+    with write_transaction(session):
+        customer = get_customer(session, customer_id=customer_id, viewer=actor)
+        values: list[str]
+        if field == "phones":
+            values = [cipher().decrypt("phone", p.phone_enc) for p in customer.phones]
+        elif field == "contacts":
+            values = [
+                cipher().decrypt("phone", c.phone_enc) for c in customer.contacts if c.phone_enc
+            ]
+        else:
+            stored = getattr(customer, f"{field}_enc")
+            values = [cipher().decrypt(field, stored)] if stored else []
+        record(
+            session,
+            actor=actor_of(actor),
+            action="customer.revealed",
+            target_type="customer",
+            target_id=customer.id,
+            after={"field": field, "count": len(values)},
+        )
+    return values

@@ -1,0 +1,1 @@
+"""Users, roles and permissions, sessions and API tokens, field encryption and masking."""

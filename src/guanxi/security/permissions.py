@@ -1,0 +1,85 @@
+"""Named permissions and the roles that hold them (least privilege by default)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from guanxi.core.i18n import N_
+
+
+class Permission(StrEnum):
+    """A named right checked by ``require(...)`` on every route."""
+
+    customer_read = "customer.read"
+    # Without it a user sees only the customers they own (sales: their own book).
+    customer_read_all = "customer.read_all"
+    customer_write = "customer.write"
+    customer_archive = "customer.archive"
+    customer_reveal = "customer.reveal"
+    shipment_read = "shipment.read"
+    shipment_write = "shipment.write"
+    audit_read = "audit.read"
+    user_read = "user.read"
+    user_manage = "user.manage"
+
+
+class Role(StrEnum):
+    """Job roles of a customer-service organisation."""
+
+    admin = "admin"
+    manager = "manager"
+    agent = "agent"
+    sales = "sales"
+    analyst = "analyst"
+    auditor = "auditor"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.admin: frozenset(Permission),
+    Role.manager: frozenset(
+        {
+            P.customer_read,
+            P.customer_read_all,
+            P.customer_write,
+            P.customer_archive,
+            P.customer_reveal,
+            P.shipment_read,
+            P.shipment_write,
+            P.audit_read,
+            P.user_read,
+        }
+    ),
+    # Customer service on the phone must read the number back to confirm identity.
+    Role.agent: frozenset(
+        {
+            P.customer_read,
+            P.customer_read_all,
+            P.customer_write,
+            P.customer_reveal,
+            P.shipment_read,
+            P.shipment_write,
+        }
+    ),
+    # Sales see basic information only: no reveal of identifiers.
+    Role.sales: frozenset({P.customer_read, P.customer_write, P.shipment_read}),
+    Role.analyst: frozenset({P.customer_read, P.customer_read_all, P.shipment_read}),
+    Role.auditor: frozenset(
+        {P.customer_read, P.customer_read_all, P.shipment_read, P.audit_read, P.user_read}
+    ),
+}
+
+
+def role_has(role: Role | str, permission: Permission) -> bool:
+    """Whether ``role`` holds ``permission``."""
+    return permission in ROLE_PERMISSIONS.get(Role(role), frozenset())
+
+
+ROLE_LABELS: dict[str, str] = {
+    "admin": N_("Administrator"),
+    "manager": N_("Service supervisor"),
+    "agent": N_("Customer service agent"),
+    "sales": N_("Account manager"),
+    "analyst": N_("Analyst"),
+    "auditor": N_("Compliance auditor"),
+}

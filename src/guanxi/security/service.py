@@ -1,0 +1,135 @@
+"""Users, password checks, API tokens and browser sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from pwdlib import PasswordHash
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.audit.service import Actor, record
+from guanxi.core import clock
+from guanxi.core.db import write_transaction
+from guanxi.core.errors import Conflict, NotAuthenticated
+from guanxi.security.models import User, UserToken
+from guanxi.security.permissions import Permission, Role, role_has
+from guanxi.security.schemas import UserCreate
+
+_hasher = PasswordHash.recommended()
+# Verifying against this when the user does not exist keeps timing equal for both cases.
+_DUMMY_HASH = _hasher.hash("guanxi-dummy-password")
+
+
+def actor_of(user: User) -> Actor:
+    """The audit actor for a user."""
+    return Actor(user.id, user.username)
+
+
+def has_permission(user: User, permission: Permission) -> bool:
+    """Whether the user's role holds ``permission`` (inactive users hold nothing)."""
+    return user.is_active and role_has(user.role, permission)
+
+
+def permissions_of(user: User) -> list[str]:
+    """Every permission the user holds, sorted (for the UI and ``/me``)."""
+    return sorted(p.value for p in Permission if has_permission(user, p))
+
+
+def create_user(session: Session, *, user_in: UserCreate, actor: Actor) -> User:
+    """Create a user with an argon2 password hash; a taken username is a conflict."""
+    with write_transaction(session):
+        if session.scalar(select(User.id).where(User.username == user_in.username)):
+            raise Conflict("username already exists", field="username")
+        user = User(
+            username=user_in.username,
+            display_name=user_in.display_name,
+            role=Role(user_in.role).value,
+            password_hash=_hasher.hash(user_in.password),
+            language=user_in.language,
+        )
+        session.add(user)
+        session.flush()
+        record(
+            session,
+            actor=actor,
+            action="user.created",
+            target_type="user",
+            target_id=user.id,
+            after={"username": user.username, "role": user.role},
+        )
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """Check a password; the same error for an unknown user and a wrong password."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        _hasher.verify(password, _DUMMY_HASH)
+        raise NotAuthenticated("invalid username or password")
+    if not _hasher.verify(password, user.password_hash):
+        raise NotAuthenticated("invalid username or password")
+    return user
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, *, user: User, kind: str, hours: int) -> tuple[str, UserToken]:
+    """Create an API token or a web session; returns the secret (shown once) and the row."""
+    secret = secrets.token_urlsafe(32)
+    with write_transaction(session):
+        row = UserToken(
+            user_id=user.id,
+            kind=kind,
+            token_hash=_hash_token(secret),
+            csrf_token=secrets.token_urlsafe(24) if kind == "web" else None,
+            expires_at=clock.now() + timedelta(hours=hours),
+        )
+        session.add(row)
+        db_user = session.get(User, user.id)
+        if db_user is not None:
+            db_user.last_login_at = clock.now()
+        record(
+            session,
+            actor=actor_of(user),
+            action="user.login" if kind == "web" else "user.token_issued",
+            target_type="user",
+            target_id=user.id,
+        )
+    return secret, row
+
+
+def resolve_token(session: Session, *, secret: str, kind: str) -> UserToken | None:
+    """The live token row for a secret, or None if unknown, expired, revoked or inactive."""
+    row = session.scalar(
+        select(UserToken).where(UserToken.token_hash == _hash_token(secret), UserToken.kind == kind)
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+        return None
+    if not row.user.is_active:
+        return None
+    return row
+
+
+def revoke_token(session: Session, *, secret: str, actor: Actor) -> None:
+    """End a session or token (logout)."""
+    with write_transaction(session):
+        row = session.scalar(select(UserToken).where(UserToken.token_hash == _hash_token(secret)))
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = clock.now()
+            record(
+                session,
+                actor=actor,
+                action="user.logout",
+                target_type="user",
+                target_id=row.user_id,
+            )
+
+
+def list_users(session: Session) -> list[User]:
+    """All users, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))

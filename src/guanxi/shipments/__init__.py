@@ -1,0 +1,1 @@
+"""Shipments (waybills), travel bookings and generic orders: the transaction history."""
