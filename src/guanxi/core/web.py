@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
@@ -136,7 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unauth(request: Request, exc: NotAuthenticated) -> Response:
         if _wants_html(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={target}", status_code=303)
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
         resp = problem(request, 401, exc.code)
         resp.headers["WWW-Authenticate"] = "Bearer"
         return resp

@@ -54,6 +54,7 @@ def test_inserted_row_is_detected(db: Session) -> None:
     """A forged row linked correctly to its predecessor still breaks its successor's link."""
     rows = _three(db)
     db.execute(text("DELETE FROM audit_log WHERE id = :i"), {"i": rows[1].id})
+    db.expunge(rows[1])
     forged = AuditEntry(
         id=rows[1].id,
         occurred_at=rows[1].occurred_at,
