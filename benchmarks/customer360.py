@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks._common import ensure_demo_db
 from guanxi.core.db import make_engine, make_sessionmaker
 from guanxi.customers.models import Customer

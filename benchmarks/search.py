@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import random
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks._common import ensure_demo_db, summary_ms
 from guanxi.core.db import make_engine, make_sessionmaker
 from guanxi.customers.models import Customer, CustomerPhone

@@ -48,6 +48,8 @@ def register_exact_resolver(resolver: ExactResolver) -> None:
 
 # Capped posting-list sizes are enough to pick the rarest token to drive the search from.
 _COUNT_CAP = 5000
+_MAX_COUNTED = 6
+_MAX_JOINED = 3
 
 
 @dataclass
@@ -226,7 +228,7 @@ def _search(
     after: list[Any] | None,
     limit: int,
 ) -> tuple[list[Customer], str | None]:
-    """Search results: exact identifier hits first, then name matches newest first."""
+    """Exact identifier hits if the box held one that matched, else name matches newest first."""
     exact: list[int] = []
     if after is None:
         exact_candidates = _exact_ids(session, q)
@@ -236,9 +238,11 @@ def _search(
             )
             allowed = set(session.scalars(stmt))
             exact = [i for i in exact_candidates if i in allowed]
+    if exact:
+        # A phone, code or waybill number that matched is the answer; names never contain one.
+        return _load(session, exact), None
     last_id = int(after[0]) if after else None
 
-    names: list[int] = []
     term = normalise_name(q)
     tokens = query_tokens(q)
     pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -253,7 +257,10 @@ def _search(
         .exists(),
     )
     if tokens:
-        ordered = _rarest_first(session, tokens)
+        # Long terms (an English name, a pasted code) have many bigrams: counting a spread of
+        # them and joining on the three rarest is as selective; the substring check is exact.
+        step = max(1, len(tokens) // _MAX_COUNTED)
+        ordered = _rarest_first(session, tokens[::step][:_MAX_COUNTED])[:_MAX_JOINED]
         drive = aliased(SearchToken)
         stmt = select(drive.customer_id).join(Customer, Customer.id == drive.customer_id)
         stmt = stmt.where(drive.token == ordered[0])
@@ -270,11 +277,9 @@ def _search(
     stmt = _apply_filters(stmt.where(name_match), filters, viewer)
     if last_id is not None:
         stmt = stmt.where(order_col < last_id)
-    if exact:
-        stmt = stmt.where(order_col.not_in(exact))
     names = list(session.scalars(stmt.order_by(order_col.desc()).limit(limit + 1)))
     more = len(names) > limit
     names = names[:limit]
-    customers = _load(session, exact + names)
+    customers = _load(session, names)
     next_cursor = encode_cursor([names[-1]]) if more and names else None
     return customers, next_cursor

@@ -289,8 +289,9 @@ class _Writer:
 
     def _defer_indexes(self) -> None:
         """Drop the secondary indexes of empty bulk tables; :meth:`close` recreates them."""
-        self.cur.execute("SELECT COUNT(*) FROM (SELECT 1 FROM shipment LIMIT 1)")
-        if self.cur.fetchone()[0]:
+        self.cur.execute("SELECT EXISTS (SELECT 1 FROM shipment)")
+        (has_rows,) = self.cur.fetchone() or (0,)
+        if has_rows:
             return
         marks = ",".join("?" * len(self.DEFERRED_INDEX_TABLES))
         self.cur.execute(
