@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
@@ -123,15 +123,20 @@ def verify(session: Session, *, batch: int = 5000) -> tuple[int, list[ChainProbl
     return count, problems
 
 
+_HISTORY = (
+    select(AuditEntry.__table__)
+    .where(
+        AuditEntry.target_type == bindparam("target_type"),
+        AuditEntry.target_id == bindparam("target_id"),
+    )
+    .order_by(AuditEntry.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def history(
     session: Session, *, target_type: str, target_id: str | int, limit: int = 200
-) -> list[AuditEntry]:
-    """The newest entries about one record, for its 360 view."""
-    return list(
-        session.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.target_type == target_type, AuditEntry.target_id == str(target_id))
-            .order_by(AuditEntry.id.desc())
-            .limit(limit)
-        )
-    )
+) -> list[Any]:
+    """The newest entries about one record (read-only rows), for its 360 view."""
+    params = {"target_type": target_type, "target_id": str(target_id), "limit": limit}
+    return list(session.execute(_HISTORY, params))

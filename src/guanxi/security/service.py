@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
@@ -103,11 +103,15 @@ def issue_token(session: Session, *, user: User, kind: str, hours: int) -> tuple
     return secret, row
 
 
+# Every request runs this: built once rather than per call.
+_TOKEN = select(UserToken).where(
+    UserToken.token_hash == bindparam("token_hash"), UserToken.kind == bindparam("kind")
+)
+
+
 def resolve_token(session: Session, *, secret: str, kind: str) -> UserToken | None:
     """The live token row for a secret, or None if unknown, expired, revoked or inactive."""
-    row = session.scalar(
-        select(UserToken).where(UserToken.token_hash == _hash_token(secret), UserToken.kind == kind)
-    )
+    row = session.scalar(_TOKEN, {"token_hash": _hash_token(secret), "kind": kind})
     if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
         return None
     if not row.user.is_active:

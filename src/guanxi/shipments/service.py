@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -33,7 +33,7 @@ from guanxi.shipments.schemas import (
 )
 
 
-def is_late(shipment: Shipment) -> bool:
+def is_late(shipment: Shipment | Row[Any]) -> bool:
     """Delivered after the promise, or not delivered and the promise has passed."""
     if shipment.promised_at is None:
         return False
@@ -42,7 +42,7 @@ def is_late(shipment: Shipment) -> bool:
     return shipment.status not in ("cancelled",) and clock.now() > shipment.promised_at
 
 
-def to_summary(shipment: Shipment) -> ShipmentSummary:
+def to_summary(shipment: Shipment | Row[Any]) -> ShipmentSummary:
     """A list row."""
     data = {k: getattr(shipment, k) for k in ShipmentSummary.model_fields if k != "is_late"}
     return ShipmentSummary(**data, is_late=is_late(shipment))
@@ -220,21 +220,22 @@ def list_shipments(
     return rows, encode_cursor([rows[-1].id]) if more and rows else None
 
 
+# Built once: constructing and cache-keying this expression tree per request cost more
+# than running it.
+_STATS = select(
+    func.count(Shipment.id),
+    func.coalesce(func.sum(Shipment.fee_fen), 0),
+    func.min(Shipment.created_at),
+    func.max(Shipment.created_at),
+    func.coalesce(func.sum(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0)), 0),
+    func.coalesce(func.sum(case((Shipment.is_damaged, 1), else_=0)), 0),
+    func.coalesce(func.sum(case((Shipment.is_lost, 1), else_=0)), 0),
+).where(Shipment.customer_id == bindparam("customer_id"))
+
+
 def customer_stats(session: Session, *, customer_id: int) -> ShipmentStats:
     """Counts and totals of one customer's shipments (one aggregate query)."""
-    row = session.execute(
-        select(
-            func.count(Shipment.id),
-            func.coalesce(func.sum(Shipment.fee_fen), 0),
-            func.min(Shipment.created_at),
-            func.max(Shipment.created_at),
-            func.coalesce(
-                func.sum(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0)), 0
-            ),
-            func.coalesce(func.sum(case((Shipment.is_damaged, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((Shipment.is_lost, 1), else_=0)), 0),
-        ).where(Shipment.customer_id == customer_id)
-    ).one()
+    row = session.execute(_STATS, {"customer_id": customer_id}).one()
     return ShipmentStats(
         count=row[0],
         fee_total_fen=int(row[1]),
@@ -244,6 +245,20 @@ def customer_stats(session: Session, *, customer_id: int) -> ShipmentStats:
         damaged=int(row[5]),
         lost=int(row[6]),
     )
+
+
+def recent_summaries(
+    session: Session, *, customer_id: int, limit: int = 10
+) -> list[ShipmentSummary]:
+    """The newest shipments of a customer as list rows (Core select: the 360's hot path)."""
+    table = Shipment.__table__
+    rows = session.execute(
+        select(table)
+        .where(table.c.customer_id == customer_id)
+        .order_by(table.c.created_at.desc())
+        .limit(limit)
+    )
+    return [to_summary(row) for row in rows]  # rows carry the same attribute names
 
 
 def recent_for_customer(session: Session, *, customer_id: int, limit: int = 10) -> list[Shipment]:
