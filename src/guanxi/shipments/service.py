@@ -259,15 +259,3 @@ def recent_summaries(
         .limit(limit)
     )
     return [to_summary(row) for row in rows]  # rows carry the same attribute names
-
-
-def recent_for_customer(session: Session, *, customer_id: int, limit: int = 10) -> list[Shipment]:
-    """The newest shipments of a customer."""
-    return list(
-        session.scalars(
-            select(Shipment)
-            .where(Shipment.customer_id == customer_id)
-            .order_by(Shipment.created_at.desc())
-            .limit(limit)
-        )
-    )
