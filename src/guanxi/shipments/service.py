@@ -247,15 +247,17 @@ def customer_stats(session: Session, *, customer_id: int) -> ShipmentStats:
     )
 
 
+_RECENT = (
+    select(Shipment.__table__)
+    .where(Shipment.customer_id == bindparam("customer_id"))
+    .order_by(Shipment.created_at.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def recent_summaries(
     session: Session, *, customer_id: int, limit: int = 10
 ) -> list[ShipmentSummary]:
     """The newest shipments of a customer as list rows (Core select: the 360's hot path)."""
-    table = Shipment.__table__
-    rows = session.execute(
-        select(table)
-        .where(table.c.customer_id == customer_id)
-        .order_by(table.c.created_at.desc())
-        .limit(limit)
-    )
+    rows = session.execute(_RECENT, {"customer_id": customer_id, "limit": limit})
     return [to_summary(row) for row in rows]  # rows carry the same attribute names
