@@ -66,6 +66,27 @@ def _options(request: Request, session: Any) -> dict[str, Any]:
     }
 
 
+def _form(
+    request: Request,
+    session: Any,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    customer: Any,
+    status_code: int = 200,
+) -> Response:
+    """The create / edit form with its choices, values and per-field messages."""
+    return render(
+        request,
+        "customers/form.html",
+        status_code=status_code,
+        values=values,
+        errors=errors,
+        customer=customer,
+        **_options(request, session),
+    )
+
+
 async def _form_data(request: Request) -> dict[str, Any]:
     """The submitted form as the API's JSON shape (empty inputs left out)."""
     form = await request.form()
@@ -164,13 +185,8 @@ def customer_list(
 @router.get("/customers/new", response_class=HTMLResponse)
 def new_customer(request: Request, session: SessionDep, user: Writer) -> Response:
     """The empty create form."""
-    return render(
-        request,
-        "customers/form.html",
-        values={"kind": "individual", "phones": [""]},
-        errors={},
-        customer=None,
-        **_options(request, session),
+    return _form(
+        request, session, values={"kind": "individual", "phones": [""]}, errors={}, customer=None
     )
 
 
@@ -187,14 +203,8 @@ async def create_customer(request: Request, session: SessionDep, user: Writer) -
         errors = _form_errors(exc.errors, lang)
     else:
         return RedirectResponse(f"/customers/{customer.id}", status_code=303)
-    return render(
-        request,
-        "customers/form.html",
-        status_code=422,
-        values=_echo(data),
-        errors=errors,
-        customer=None,
-        **_options(request, session),
+    return _form(
+        request, session, status_code=422, values=_echo(data), errors=errors, customer=None
     )
 
 
@@ -238,14 +248,7 @@ def edit_customer(
         if first
         else "",
     }
-    return render(
-        request,
-        "customers/form.html",
-        values=values,
-        errors={},
-        customer=read,
-        **_options(request, session),
-    )
+    return _form(request, session, values=values, errors={}, customer=read)
 
 
 @router.post("/customers/{customer_id}", response_class=HTMLResponse)
@@ -277,14 +280,8 @@ async def update_customer(
     else:
         return RedirectResponse(f"/customers/{customer_id}", status_code=303)
     customer = service.to_read(service.get_customer(session, customer_id=customer_id, viewer=user))
-    return render(
-        request,
-        "customers/form.html",
-        status_code=422,
-        values=_echo(data),
-        errors=errors,
-        customer=customer,
-        **_options(request, session),
+    return _form(
+        request, session, status_code=422, values=_echo(data), errors=errors, customer=customer
     )
 
 

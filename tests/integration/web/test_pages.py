@@ -169,3 +169,34 @@ def test_list_page_query_count_does_not_grow_with_rows(
     # Baseline: session lookup, BEGIN/commit, ids, rows, phones, tags, owners for the filter.
     assert counts[0] == counts[1]
     assert counts[0] <= 10
+
+
+def test_shipment_pages_show_money_in_yuan_and_mask_the_receiver(
+    client: Any, make_user: Any, make_customer: Any, db: Session
+) -> None:
+    from guanxi.shipments.schemas import ShipmentCreate
+    from guanxi.shipments.service import create_shipment
+
+    user = make_user("agent")
+    customer = make_customer(name="寄件客户")
+    shipment = create_shipment(
+        db,
+        shipment_in=ShipmentCreate(
+            waybill_no="GX202611240001",
+            customer_id=customer.id,
+            fee_fen=1200,
+            receiver_name="收件人",
+            receiver_phone="13700137000",
+            service_type="express",
+        ),
+        actor=user,
+    )
+    _sign_in(client, user.username)
+    zh = {"Accept-Language": "zh-CN"}
+    for url in ("/shipments", f"/customers/{customer.id}", f"/shipments/{shipment.id}"):
+        page = client.get(url, headers=zh).text
+        assert "GX202611240001" in page
+        assert "¥12.00" in page
+        assert "特快" in page
+        assert "13700137000" not in page
+    assert "137****7000" in client.get(f"/shipments/{shipment.id}", headers=zh).text
