@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -12,6 +15,13 @@ from guanxi.config import Settings, get_settings
 from guanxi.core.db import make_engine, make_sessionmaker
 from guanxi.core.web import RequestContextMiddleware, install_error_handlers
 from guanxi.security import crypto
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Sync routes run in a thread pool; with the GIL, dozens of threads only contend.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.route_threads
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.workspace import pages as workspace_pages
 
     app = FastAPI(
+        lifespan=_lifespan,
         title="Guanxi",
         version=__version__,
         description="Customer relationship and customer-service system (关系).",

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     session_hours: int = 12
     token_hours: int = 24
     max_body_bytes: int = 2 * 1024 * 1024
+    # Threads per process for synchronous routes (database calls). Unset: 2 on SQLite, where
+    # work is CPU-bound under one GIL and more threads only contend; 8 on PostgreSQL, where
+    # threads also wait on the network.
+    threads: int | None = None
     cookie_secure: bool = False
     # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
     bench_bare: bool = False
@@ -106,6 +110,11 @@ class Settings(BaseSettings):
             self.active_field_key = next(iter(self.field_keys))
         if not self.blind_index_key:
             self.blind_index_key = keys["blind_index_key"]
+
+    @property
+    def route_threads(self) -> int:
+        """How many threads serve synchronous routes in one process."""
+        return self.threads or (2 if self.is_sqlite else 8)
 
     @property
     def is_sqlite(self) -> bool:
