@@ -1,4 +1,4 @@
-"""The ``guanxi`` command: serve, db, user, demo, audit."""
+"""The ``guanxi`` command: serve, db, user, demo, audit, import, export."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
+
+
+def _register_domain_commands() -> None:
+    from guanxi.imports import cli as imports_cli
+
+    imports_cli.register(app)
+
+
+_register_domain_commands()
 
 
 def _engine() -> Engine:

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # work is CPU-bound under one GIL and more threads only contend; 8 on PostgreSQL, where
     # threads also wait on the network.
     threads: int | None = None
+    # Run the per-request authentication lookup and hot reads (the 360 view) on the event
+    # loop instead of a worker thread. Unset: on for SQLite, whose WAL readers never wait on
+    # a lock and whose indexed reads take less time than the thread hop; off for PostgreSQL.
+    inline_reads: bool | None = None
     cookie_secure: bool = False
     # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
     bench_bare: bool = False
@@ -115,6 +119,11 @@ class Settings(BaseSettings):
     def route_threads(self) -> int:
         """How many threads serve synchronous routes in one process."""
         return self.threads or (2 if self.is_sqlite else 8)
+
+    @property
+    def reads_inline(self) -> bool:
+        """Whether short read-only database calls run on the event loop (see inline_reads)."""
+        return self.is_sqlite if self.inline_reads is None else self.inline_reads
 
     @property
     def is_sqlite(self) -> bool:

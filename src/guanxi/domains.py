@@ -10,6 +10,7 @@ def load_models() -> None:
     """Import every table definition so the metadata is complete (migrations, tests)."""
     import guanxi.audit.models
     import guanxi.customers.models
+    import guanxi.imports.models
     import guanxi.security.models
     import guanxi.shipments.models  # noqa: F401
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from guanxi.audit.models import AuditEntry
 from guanxi.core import clock
 from guanxi.core.context import request_id
-from guanxi.core.db import serialize_writers
+from guanxi.core.db import HotSelect, serialize_writers
 
 GENESIS = "0" * 64
 _AUDIT_LOCK = 0x6775_616E  # advisory lock id for the chain head on PostgreSQL
@@ -123,7 +123,7 @@ def verify(session: Session, *, batch: int = 5000) -> tuple[int, list[ChainProbl
     return count, problems
 
 
-_HISTORY = (
+_HISTORY = HotSelect(
     select(AuditEntry.__table__)
     .where(
         AuditEntry.target_type == bindparam("target_type"),
@@ -139,4 +139,4 @@ def history(
 ) -> list[Any]:
     """The newest entries about one record (read-only rows), for its 360 view."""
     params = {"target_type": target_type, "target_id": str(target_id), "limit": limit}
-    return list(session.execute(_HISTORY, params))
+    return _HISTORY.all(session, params)

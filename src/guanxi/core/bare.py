@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from guanxi.core.db import HotSelect
 from guanxi.customers.models import Customer
 from guanxi.security.models import User, UserToken
 
@@ -42,6 +43,7 @@ def capture_statements(
         recorded.append((statement, tuple(params) if isinstance(params, list | tuple) else params))
 
     event.listen(engine, "before_cursor_execute", listener)
+    HotSelect.trace = lambda sql, params: recorded.append((sql, tuple(params)))
     try:
         with sm() as session:
             if token_hash:
@@ -53,6 +55,7 @@ def capture_statements(
             customer_360(session, customer_id=sample, viewer=user)
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+        HotSelect.trace = None
     return recorded, sample
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,6 +27,8 @@ from guanxi.core import i18n
 from guanxi.core.context import request_id
 from guanxi.core.errors import DomainError, FieldError, NotAuthenticated, ValidationFailed
 from guanxi.core.messages import ERROR_MESSAGES, PROBLEM_TITLES
+
+T = TypeVar("T")
 
 log = logging.getLogger("guanxi.web")
 PROBLEM = "application/problem+json"
@@ -44,6 +47,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         session.close()
+
+
+async def run_read(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a short read-only database call for a request.
+
+    On the event loop when the settings say reads run inline (SQLite: a WAL reader never
+    waits on a lock, and an indexed read costs less than the hop to a worker thread and
+    back), in the thread pool otherwise (PostgreSQL, where a read waits on the network).
+    """
+    if request.app.state.settings.reads_inline:
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def request_language(request: Request) -> str:

@@ -97,6 +97,7 @@ LABELS: dict[str, str] = {
 FIELD_LABELS: dict[str, str] = {
     "kind": N_("Kind"),
     "name": N_("Name"),
+    "external_id": N_("Customer number"),
     "phones": N_("Phones"),
     "email": N_("E-mail"),
     "id_number": N_("Resident ID number"),

@@ -41,6 +41,9 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
+    # The customer's number in the system it came from (客户编号): the key that makes a
+    # re-import of the same file an update instead of a duplicate.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     # Encrypted personal identifiers ("<kid>$<b64>") and their keyed blind indexes.
     email_enc: Mapped[str | None] = mapped_column(Text)
     email_bidx: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from guanxi.core.db import HotSelect
 from guanxi.core.errors import FieldError, NotFound, ValidationFailed
 from guanxi.core.pagination import decode_cursor, encode_cursor
 from guanxi.customers import validation
@@ -307,44 +308,44 @@ class _CustomerRows:
         return getattr(self._row, name)
 
 
-def _children_stmt(model: Any) -> Any:
+def _children_stmt(model: Any) -> HotSelect:
     table = model.__table__
-    return (
+    return HotSelect(
         select(table)
         .where(table.c.customer_id == bindparam("customer_id"))
         .order_by(table.c.position)
     )
 
 
-# Statements of the hot read path, built once (building them per call cost more than the SQL).
-_CUSTOMER = select(Customer.__table__).where(Customer.id == bindparam("customer_id"))
+# Statements of the hot read path, compiled once and run on the driver's cursor.
+_CUSTOMER = HotSelect(select(Customer.__table__).where(Customer.id == bindparam("customer_id")))
 _PHONES = _children_stmt(CustomerPhone)
 _ADDRESSES = _children_stmt(CustomerAddress)
 _CONTACTS = _children_stmt(ContactPerson)
-_TAGS = (
+_TAGS = HotSelect(
     select(Tag.name)
     .join(customer_tag, customer_tag.c.tag_id == Tag.id)
     .where(customer_tag.c.customer_id == bindparam("customer_id"))
     .order_by(Tag.name)
 )
-_OWNER = select(User.id, User.display_name).where(User.id == bindparam("owner_id"))
+_OWNER = HotSelect(select(User.id, User.display_name).where(User.id == bindparam("owner_id")))
 
 
 def read_customer(session: Session, *, customer_id: int, viewer: User) -> CustomerRead:
-    """One customer as the masked read shape, through Core selects (read-only path)."""
+    """One customer as the masked read shape, through the hot-path selects (read-only)."""
     from guanxi.customers.service import can_see, to_read
 
     params = {"customer_id": customer_id}
-    row = session.execute(_CUSTOMER, params).one_or_none()
+    row = _CUSTOMER.first(session, params)
     if row is None:
         raise NotFound("customer not found", customer_id=customer_id)
     view = _CustomerRows(row, [], [], [], [], None)
     if not can_see(viewer, view):  # type: ignore[arg-type]
         raise NotFound("customer not found", customer_id=customer_id)
-    view.phones = list(session.execute(_PHONES, params))
-    view.addresses = list(session.execute(_ADDRESSES, params))
-    view.contacts = list(session.execute(_CONTACTS, params))
-    view.tags = list(session.execute(_TAGS, params))
+    view.phones = _PHONES.all(session, params)
+    view.addresses = _ADDRESSES.all(session, params)
+    view.contacts = _CONTACTS.all(session, params)
+    view.tags = _TAGS.all(session, params)
     if row.owner_id is not None:
-        view.owner = session.execute(_OWNER, {"owner_id": row.owner_id}).one_or_none()
+        view.owner = _OWNER.first(session, {"owner_id": row.owner_id})
     return to_read(view)  # type: ignore[arg-type]

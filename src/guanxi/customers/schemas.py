@@ -100,9 +100,14 @@ class ContactIn(BaseModel):
     is_primary: bool = False
 
 
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
 class _CustomerFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    # The customer's number in the system it came from (客户编号); unique.
+    external_id: ExternalId | None = None
     phones: Annotated[list[Phone], Field(max_length=10)] | None = None
     email: Email | None = None
     id_number: ResidentId | None = None
@@ -222,6 +227,7 @@ class CustomerSummary(BaseModel):
 class CustomerRead(CustomerSummary):
     """The full customer record (personal identifiers masked)."""
 
+    external_id: str | None
     phones: list[PhoneRead]
     email: str | None
     id_number: str | None

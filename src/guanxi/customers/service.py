@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
-from guanxi.core.db import write_transaction
+from guanxi.core.db import is_unique_violation, write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.customers import validation
 from guanxi.customers.addresses import parse_address
@@ -115,6 +116,7 @@ def to_read(customer: Customer) -> CustomerRead:
     summary = to_summary(customer)
     return CustomerRead(
         **summary.model_dump(),
+        external_id=customer.external_id,
         phones=phone_reads(customer),
         email=mask_email(email) if email else None,
         id_number=mask_id_number(id_number) if id_number else None,
@@ -157,6 +159,7 @@ def snapshot(customer: Customer) -> dict[str, Any]:
     return {
         "kind": customer.kind,
         "name": customer.name,
+        "external_id": customer.external_id,
         "phones": [mask_phone(cipher().decrypt("phone", p.phone_enc)) for p in customer.phones],
         "email": mask_email(email) if email else None,
         "id_number": mask_id_number(id_number) if id_number else None,
@@ -179,7 +182,8 @@ def snapshot(customer: Customer) -> dict[str, Any]:
     }
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keys that changed between two snapshots: (their old values, their new values)."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
@@ -187,55 +191,72 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any]
 # --------------------------------------------------------------------------- writing
 
 
+def phone_values(position: int, e164: str) -> dict[str, Any]:
+    """Column values of one stored phone: encrypted, blind-indexed, last four in clear."""
+    return {
+        "position": position,
+        "kind": validation.phone_kind(e164),
+        "phone_enc": cipher().encrypt("phone", e164),
+        "phone_bidx": cipher().blind_index("phone", e164),
+        "last4": e164[-4:],
+    }
+
+
 def _phone_row(position: int, e164: str) -> CustomerPhone:
-    return CustomerPhone(
-        position=position,
-        kind=validation.phone_kind(e164),
-        phone_enc=cipher().encrypt("phone", e164),
-        phone_bidx=cipher().blind_index("phone", e164),
-        last4=e164[-4:],
-    )
+    return CustomerPhone(**phone_values(position, e164))
 
 
-def _address_row(position: int, address_in: AddressIn) -> CustomerAddress:
+def address_values(position: int, address_in: AddressIn) -> dict[str, Any]:
+    """Column values of one address: a free-text line is parsed into divisions."""
     if address_in.line:
         parsed = parse_address(address_in.line)
-        return CustomerAddress(
-            position=position,
-            label=address_in.label,
-            province=parsed.province,
-            city=parsed.city,
-            district=parsed.district,
-            detail=parsed.detail or address_in.line,
-            division_code=parsed.division_code,
-        )
+        return {
+            "position": position,
+            "label": address_in.label,
+            "province": parsed.province,
+            "city": parsed.city,
+            "district": parsed.district,
+            "detail": parsed.detail or address_in.line,
+            "division_code": parsed.division_code,
+        }
     # Structured parts: still run them through the parser to fill in the division code.
     joined = "".join(x for x in (address_in.province, address_in.city, address_in.district) if x)
     structured = parse_address(joined) if joined else None
-    return CustomerAddress(
-        position=position,
-        label=address_in.label,
-        province=address_in.province or (structured.province if structured else None),
-        city=address_in.city or (structured.city if structured else None),
-        district=address_in.district or (structured.district if structured else None),
-        detail=address_in.detail or "",
-        division_code=structured.division_code if structured else None,
-    )
+    return {
+        "position": position,
+        "label": address_in.label,
+        "province": address_in.province or (structured.province if structured else None),
+        "city": address_in.city or (structured.city if structured else None),
+        "district": address_in.district or (structured.district if structured else None),
+        "detail": address_in.detail or "",
+        "division_code": structured.division_code if structured else None,
+    }
+
+
+def _address_row(position: int, address_in: AddressIn) -> CustomerAddress:
+    return CustomerAddress(**address_values(position, address_in))
+
+
+def contact_values(position: int, contact_in: ContactIn) -> dict[str, Any]:
+    """Column values of one contact person, phone and e-mail encrypted."""
+    phone, email = contact_in.phone, contact_in.email
+    return {
+        "position": position,
+        "name": contact_in.name,
+        "title": contact_in.title,
+        "phone_enc": cipher().encrypt("phone", phone) if phone else None,
+        "phone_bidx": cipher().blind_index("phone", phone) if phone else None,
+        "email_enc": cipher().encrypt("email", email) if email else None,
+        "is_primary": contact_in.is_primary or position == 0,
+    }
 
 
 def _contact_row(position: int, contact_in: ContactIn) -> ContactPerson:
-    return ContactPerson(
-        position=position,
-        name=contact_in.name,
-        title=contact_in.title,
-        phone_enc=cipher().encrypt("phone", contact_in.phone) if contact_in.phone else None,
-        phone_bidx=cipher().blind_index("phone", contact_in.phone) if contact_in.phone else None,
-        email_enc=cipher().encrypt("email", contact_in.email) if contact_in.email else None,
-        is_primary=contact_in.is_primary or position == 0,
-    )
+    return ContactPerson(**contact_values(position, contact_in))
 
 
-def _tags(session: Session, names: list[str]) -> list[Tag]:
+def tags_by_name(session: Session, names: list[str]) -> list[Tag]:
+    """Tag rows for names, creating the missing ones (pending in the session)."""
     wanted = list(dict.fromkeys(names))
     existing = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
     tags = []
@@ -253,7 +274,8 @@ def lookup_form(field: str, value: str) -> str:
     return value.lower() if field == "email" else value
 
 
-def _set_identifier(customer: Customer, field: str, value: str | None) -> None:
+def set_identifier(customer: Customer, field: str, value: str | None) -> None:
+    """Store a personal identifier encrypted, with its blind index (None clears both)."""
     enc = cipher().encrypt(field, value) if value else None
     bidx = cipher().blind_index(field, lookup_form(field, value)) if value else None
     setattr(customer, f"{field}_enc", enc)
@@ -267,7 +289,14 @@ def _check_owner(session: Session, owner_id: int | None, loc: str = "owner_id") 
         )
 
 
-def _reindex(session: Session, customer: Customer) -> None:
+def _check_external_id(session: Session, external_id: str | None) -> None:
+    if external_id and session.scalar(
+        select(Customer.id).where(Customer.external_id == external_id)
+    ):
+        raise Conflict("external_id_taken", field="external_id")
+
+
+def reindex(session: Session, customer: Customer) -> None:
     """Rewrite the customer's name tokens (name and contact names)."""
     tokens = name_tokens(customer.name)
     for contact in customer.contacts:
@@ -285,46 +314,60 @@ def create_customer(
 ) -> Customer:
     """Create a customer with its phones, addresses, contacts and tags; audited."""
     audit_actor = actor if isinstance(actor, Actor) else actor_of(actor)
-    with write_transaction(session):
-        _check_owner(session, customer_in.owner_id)
-        now = clock.now()
-        customer = Customer(
-            kind=customer_in.kind.value,
-            name=customer_in.name,
-            source=customer_in.source.value,
-            industry=customer_in.industry,
-            region=customer_in.region,
-            owner_id=customer_in.owner_id
-            if customer_in.owner_id is not None
-            else (actor.id if isinstance(actor, User) and actor.role == "sales" else None),
-            birthday=customer_in.birthday,
-            lifecycle_stage=customer_in.lifecycle_stage.value,
-            credit_rating=customer_in.credit_rating.value if customer_in.credit_rating else None,
-            notes=customer_in.notes,
-            status=CustomerStatus.active.value,
-            created_at=now,
-            updated_at=now,
-        )
-        _set_identifier(customer, "email", customer_in.email)
-        _set_identifier(customer, "id_number", customer_in.id_number)
-        _set_identifier(customer, "credit_code", customer_in.credit_code)
-        customer.phones = [
-            _phone_row(i, p) for i, p in enumerate(dict.fromkeys(customer_in.phones or []))
-        ]
-        customer.addresses = [_address_row(i, a) for i, a in enumerate(customer_in.addresses or [])]
-        customer.contacts = [_contact_row(i, c) for i, c in enumerate(customer_in.contacts or [])]
-        customer.tags = _tags(session, customer_in.tags or [])
-        session.add(customer)
-        session.flush()
-        _reindex(session, customer)
-        record(
-            session,
-            actor=audit_actor,
-            action="customer.created",
-            target_type="customer",
-            target_id=customer.id,
-            after={k: v for k, v in snapshot(customer).items() if v not in (None, [], "")},
-        )
+    try:
+        with write_transaction(session):
+            _check_owner(session, customer_in.owner_id)
+            now = clock.now()
+            _check_external_id(session, customer_in.external_id)
+            customer = Customer(
+                kind=customer_in.kind.value,
+                name=customer_in.name,
+                external_id=customer_in.external_id,
+                source=customer_in.source.value,
+                industry=customer_in.industry,
+                region=customer_in.region,
+                owner_id=customer_in.owner_id
+                if customer_in.owner_id is not None
+                else (actor.id if isinstance(actor, User) and actor.role == "sales" else None),
+                birthday=customer_in.birthday,
+                lifecycle_stage=customer_in.lifecycle_stage.value,
+                credit_rating=customer_in.credit_rating.value
+                if customer_in.credit_rating
+                else None,
+                notes=customer_in.notes,
+                status=CustomerStatus.active.value,
+                created_at=now,
+                updated_at=now,
+            )
+            set_identifier(customer, "email", customer_in.email)
+            set_identifier(customer, "id_number", customer_in.id_number)
+            set_identifier(customer, "credit_code", customer_in.credit_code)
+            customer.phones = [
+                _phone_row(i, p) for i, p in enumerate(dict.fromkeys(customer_in.phones or []))
+            ]
+            customer.addresses = [
+                _address_row(i, a) for i, a in enumerate(customer_in.addresses or [])
+            ]
+            customer.contacts = [
+                _contact_row(i, c) for i, c in enumerate(customer_in.contacts or [])
+            ]
+            customer.tags = tags_by_name(session, customer_in.tags or [])
+            session.add(customer)
+            session.flush()
+            reindex(session, customer)
+            record(
+                session,
+                actor=audit_actor,
+                action="customer.created",
+                target_type="customer",
+                target_id=customer.id,
+                after={k: v for k, v in snapshot(customer).items() if v not in (None, [], "")},
+            )
+    except IntegrityError as exc:
+        # Two writers raced past the check on the customer number; the unique key decides.
+        if is_unique_violation(exc):
+            raise Conflict("external_id_taken", field="external_id") from exc
+        raise
     return customer
 
 
@@ -341,7 +384,9 @@ def update_customer(
             fields = customer_in.model_fields_set
             kind = customer_in.kind.value if customer_in.kind else customer.kind
             _check_identifier_kind(kind, customer_in, customer)
-            for name in ("name", "industry", "region", "birthday", "notes"):
+            if "external_id" in fields and customer_in.external_id != customer.external_id:
+                _check_external_id(session, customer_in.external_id)
+            for name in ("name", "external_id", "industry", "region", "birthday", "notes"):
                 if name in fields:
                     setattr(customer, name, getattr(customer_in, name))
             for name in ("kind", "source", "lifecycle_stage", "credit_rating"):
@@ -353,7 +398,7 @@ def update_customer(
                 customer.owner_id = customer_in.owner_id
             for name in ("email", "id_number", "credit_code"):
                 if name in fields:
-                    _set_identifier(customer, name, getattr(customer_in, name))
+                    set_identifier(customer, name, getattr(customer_in, name))
             if "phones" in fields:
                 customer.phones = [
                     _phone_row(i, p) for i, p in enumerate(dict.fromkeys(customer_in.phones or []))
@@ -367,15 +412,15 @@ def update_customer(
                     _contact_row(i, c) for i, c in enumerate(customer_in.contacts or [])
                 ]
             if "tags" in fields:
-                customer.tags = _tags(session, customer_in.tags or [])
+                customer.tags = tags_by_name(session, customer_in.tags or [])
             after = snapshot(customer)
-            changed_before, changed_after = _diff(before, after)
+            changed_before, changed_after = diff(before, after)
             if changed_after:
                 customer.version += 1
                 customer.updated_at = clock.now()
                 session.flush()
                 if {"name", "contacts"} & fields:
-                    _reindex(session, customer)
+                    reindex(session, customer)
                 record(
                     session,
                     actor=actor_of(actor),

@@ -10,11 +10,10 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from guanxi.core.errors import NotAuthenticated, PermissionDenied
-from guanxi.core.web import get_session
+from guanxi.core.web import get_session, run_read
 from guanxi.security import service
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -51,10 +50,11 @@ def _user_from_credentials(request: Request, session: Session) -> tuple[User, st
         if row is None:
             raise NotAuthenticated("not signed in")
         csrf = row.csrf_token or ""
-    user = row.user
-    # End the read transaction now so a following write starts a fresh one.
+    # End the read transaction now: it returns the connection to the pool while the request
+    # waits for a thread (32 waiting requests must not hold 32 connections), and a
+    # following write starts a fresh transaction.
     session.commit()
-    return user, csrf
+    return row.user, csrf
 
 
 async def current_user(request: Request, session: SessionDep) -> User:
@@ -62,8 +62,7 @@ async def current_user(request: Request, session: SessionDep) -> User:
     cached = getattr(request.state, "user", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    # The database lookup is synchronous: keep it off the event loop.
-    user, csrf = await run_in_threadpool(_user_from_credentials, request, session)
+    user, csrf = await run_read(request, _user_from_credentials, request, session)
     if csrf is not None:
         # Cookie-authenticated: unsafe methods must echo the session's CSRF token.
         if request.method not in SAFE_METHODS:

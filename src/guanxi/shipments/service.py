@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from guanxi.audit.service import record
 from guanxi.core import clock
-from guanxi.core.db import is_unique_violation, write_transaction
+from guanxi.core.db import HotSelect, is_unique_violation, write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.core.pagination import decode_cursor, encode_cursor
 from guanxi.customers.models import Customer
@@ -222,20 +222,24 @@ def list_shipments(
 
 # Built once: constructing and cache-keying this expression tree per request cost more
 # than running it.
-_STATS = select(
-    func.count(Shipment.id),
-    func.coalesce(func.sum(Shipment.fee_fen), 0),
-    func.min(Shipment.created_at),
-    func.max(Shipment.created_at),
-    func.coalesce(func.sum(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0)), 0),
-    func.coalesce(func.sum(case((Shipment.is_damaged, 1), else_=0)), 0),
-    func.coalesce(func.sum(case((Shipment.is_lost, 1), else_=0)), 0),
-).where(Shipment.customer_id == bindparam("customer_id"))
+_STATS = HotSelect(
+    select(
+        func.count(Shipment.id),
+        func.coalesce(func.sum(Shipment.fee_fen), 0),
+        func.min(Shipment.created_at),
+        func.max(Shipment.created_at),
+        func.coalesce(
+            func.sum(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0)), 0
+        ),
+        func.coalesce(func.sum(case((Shipment.is_damaged, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((Shipment.is_lost, 1), else_=0)), 0),
+    ).where(Shipment.customer_id == bindparam("customer_id"))
+)
 
 
 def customer_stats(session: Session, *, customer_id: int) -> ShipmentStats:
     """Counts and totals of one customer's shipments (one aggregate query)."""
-    row = session.execute(_STATS, {"customer_id": customer_id}).one()
+    row = _STATS.all(session, {"customer_id": customer_id})[0]
     return ShipmentStats(
         count=row[0],
         fee_total_fen=int(row[1]),
@@ -247,7 +251,7 @@ def customer_stats(session: Session, *, customer_id: int) -> ShipmentStats:
     )
 
 
-_RECENT = (
+_RECENT = HotSelect(
     select(Shipment.__table__)
     .where(Shipment.customer_id == bindparam("customer_id"))
     .order_by(Shipment.created_at.desc())
@@ -259,5 +263,5 @@ def recent_summaries(
     session: Session, *, customer_id: int, limit: int = 10
 ) -> list[ShipmentSummary]:
     """The newest shipments of a customer as list rows (Core select: the 360's hot path)."""
-    rows = session.execute(_RECENT, {"customer_id": customer_id, "limit": limit})
+    rows = _RECENT.all(session, {"customer_id": customer_id, "limit": limit})
     return [to_summary(row) for row in rows]  # rows carry the same attribute names

@@ -96,3 +96,17 @@ def test_name_tokens() -> None:
     assert query_tokens("张三") == ["张三"]
     assert query_tokens("张") == []
     assert set(query_tokens("顺达物流")) <= name_tokens("杭州顺达物流有限公司")
+
+
+def test_threads_and_inline_reads_follow_the_database(tmp_path: Path) -> None:
+    lite = Settings(env=Environment.development, data_dir=tmp_path)
+    assert lite.is_sqlite
+    assert (lite.route_threads, lite.reads_inline) == (2, True)
+    pg = Settings(
+        env=Environment.development,
+        data_dir=tmp_path,
+        database_url="postgresql+psycopg://guanxi@127.0.0.1/guanxi",
+    )
+    assert (pg.route_threads, pg.reads_inline) == (8, False)
+    forced = Settings(env=Environment.development, data_dir=tmp_path, inline_reads=False, threads=4)
+    assert (forced.route_threads, forced.reads_inline) == (4, False)

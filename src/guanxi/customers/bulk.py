@@ -1,0 +1,510 @@
+"""Bulk upsert of customers and contact persons, for file imports.
+
+Runs inside the caller's transaction (the import service commits one batch at a time with
+its checkpoint). A row is matched to a stored customer by, in order: its customer number
+(``external_id``), its resident ID number, its credit code, or its name together with its
+first phone. A matched customer is updated only where the file says something new — scalar
+fields present in the file are overwritten, phones, addresses, contacts and tags are added
+if missing, nothing is deleted — so importing the same file twice changes nothing. Rows of
+one batch that name the same customer are folded together first.
+
+New customers are written with Core ``executemany`` (tens of thousands a second); updates go
+through the ORM with one ``customer.updated`` audit entry each, so a record's history shows
+what an import changed; creations are audited once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from guanxi.audit.service import Actor, record
+from guanxi.core import clock
+from guanxi.core.db import table_of
+from guanxi.customers import service
+from guanxi.customers.models import (
+    ContactPerson,
+    Customer,
+    CustomerAddress,
+    CustomerPhone,
+    SearchToken,
+    Tag,
+    customer_tag,
+)
+from guanxi.customers.schemas import AddressIn, ContactIn, CustomerCreate
+from guanxi.customers.tokens import name_tokens, normalise_name
+from guanxi.security.crypto import cipher
+
+_SCALARS = (
+    "kind",
+    "name",
+    "external_id",
+    "source",
+    "industry",
+    "region",
+    "owner_id",
+    "birthday",
+    "lifecycle_stage",
+    "credit_rating",
+    "notes",
+)
+_IDENTIFIERS = ("email", "id_number", "credit_code")
+_CHUNK = 500  # IN-list size: well inside SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass
+class RowRejection:
+    """A row the customer rules refused at write time (e.g. a kind / identifier clash)."""
+
+    row: int
+    field: str
+    code: str
+    message: str
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    # Rows of the file, not records: imported + updated + unchanged + rejected = rows.
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RowRejection] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+
+
+def _value(data: CustomerCreate, name: str) -> Any:
+    value = getattr(data, name)
+    return value.value if hasattr(value, "value") else value
+
+
+@dataclass
+class _Draft:
+    """The rows of one batch that describe the same customer, folded in file order."""
+
+    rows: list[int]
+    scalars: dict[str, Any]
+    identifiers: dict[str, str]
+    phones: list[str]
+    addresses: list[AddressIn]
+    contacts: list[ContactIn]
+    tags: list[str]
+
+    @classmethod
+    def of(cls, row: int, data: CustomerCreate) -> _Draft:
+        draft = cls([row], {}, {}, [], [], [], [])
+        draft.fold(row, data)
+        return draft
+
+    def fold(self, row: int, data: CustomerCreate) -> None:
+        # Only what the file said: a missing column must not overwrite a stored value with
+        # the schema's default.
+        present = data.model_fields_set | {"name"}
+        if row not in self.rows:
+            self.rows.append(row)
+        for name in _SCALARS:
+            if name in present and getattr(data, name) is not None:
+                self.scalars[name] = _value(data, name)
+        for name in _IDENTIFIERS:
+            if name in present and getattr(data, name):
+                self.identifiers[name] = getattr(data, name)
+        self.phones += [p for p in data.phones or [] if p not in self.phones]
+        self.addresses += [a for a in data.addresses or [] if a not in self.addresses]
+        self.contacts += [c for c in data.contacts or [] if c not in self.contacts]
+        self.tags += [t for t in data.tags or [] if t not in self.tags]
+
+    def keys(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        if self.scalars.get("external_id"):
+            found.append(("external_id", self.scalars["external_id"]))
+        for name in ("id_number", "credit_code"):
+            if name in self.identifiers:
+                found.append((name, cipher().blind_index(name, self.identifiers[name])))
+        if self.phones:
+            found.append(("name_phone", _name_phone(self.scalars["name"], self.phones[0])))
+        return found
+
+
+def _name_phone(name: str, e164: str) -> str:
+    return normalise_name(name) + "\x1f" + cipher().blind_index("phone", e164)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _existing(session: Session, drafts: list[_Draft]) -> dict[tuple[str, str], int]:
+    """Stored customers for every key of the batch (lowest id wins)."""
+    wanted: dict[str, set[str]] = {}
+    for draft in drafts:
+        for kind, key in draft.keys():
+            wanted.setdefault(kind, set()).add(key)
+    found: dict[tuple[str, str], int] = {}
+    columns: dict[str, Any] = {
+        "external_id": Customer.external_id,
+        "id_number": Customer.id_number_bidx,
+        "credit_code": Customer.credit_code_bidx,
+    }
+    for kind, column in columns.items():
+        for chunk in _chunks(sorted(wanted.get(kind, ()))):
+            for cid, key in session.execute(
+                select(Customer.id, column).where(column.in_(chunk)).order_by(Customer.id.desc())
+            ):
+                found[(kind, key)] = cid
+    pairs = wanted.get("name_phone", set())
+    if pairs:
+        by_bidx: dict[str, set[str]] = {}
+        for pair in pairs:
+            name, _, bidx = pair.partition("\x1f")
+            by_bidx.setdefault(bidx, set()).add(name)
+        for chunk in _chunks(sorted(by_bidx)):
+            rows = session.execute(
+                select(CustomerPhone.customer_id, CustomerPhone.phone_bidx, Customer.name)
+                .join(Customer, Customer.id == CustomerPhone.customer_id)
+                .where(CustomerPhone.phone_bidx.in_(chunk))
+                .order_by(CustomerPhone.customer_id.desc())
+            )
+            for cid, bidx, name in rows:
+                key = normalise_name(name) + "\x1f" + bidx
+                if key in pairs:
+                    found[("name_phone", key)] = cid
+    return found
+
+
+def _group(items: list[tuple[int, CustomerCreate]]) -> list[_Draft]:
+    """Fold rows that share a key into one draft, in file order."""
+    drafts: list[_Draft] = []
+    by_key: dict[tuple[str, str], _Draft] = {}
+    for row, data in items:
+        single = _Draft.of(row, data)
+        target = next((by_key[k] for k in single.keys() if k in by_key), None)
+        if target is None:
+            drafts.append(single)
+            target = single
+        else:
+            target.fold(row, data)
+        for key in target.keys():
+            by_key.setdefault(key, target)
+    return drafts
+
+
+def _kind_clash(kind: str, identifiers: dict[str, Any]) -> RowRejection | None:
+    if kind == "individual" and identifiers.get("credit_code"):
+        return RowRejection(
+            0,
+            "credit_code",
+            "credit_code_individual",
+            "Only enterprises and government bodies have a credit code",
+        )
+    if kind != "individual" and identifiers.get("id_number"):
+        return RowRejection(
+            0,
+            "id_number",
+            "id_number_organisation",
+            "Only individual customers have a resident ID number",
+        )
+    return None
+
+
+def upsert_customers(
+    session: Session,
+    items: list[tuple[int, CustomerCreate]],
+    *,
+    actor: Actor,
+    job_id: int,
+) -> BatchResult:
+    """Create or update the customers of one batch (rows already validated by the schema)."""
+    result = BatchResult()
+    drafts = _group(items)
+    existing = _existing(session, drafts)
+    to_create: list[_Draft] = []
+    to_update: dict[int, list[_Draft]] = {}
+    for draft in drafts:
+        match = next((existing[k] for k in draft.keys() if k in existing), None)
+        if match is None:
+            to_create.append(draft)
+        else:
+            to_update.setdefault(match, []).append(draft)
+    if to_update:
+        _update(session, to_update, actor, result)
+    if to_create:
+        _create(session, to_create, actor, job_id, result)
+    return result
+
+
+def _create(
+    session: Session, drafts: list[_Draft], actor: Actor, job_id: int, result: BatchResult
+) -> None:
+    now = clock.now()
+    c = cipher()
+    rows: list[dict[str, Any]] = []
+    for draft in drafts:
+        s = draft.scalars
+        row: dict[str, Any] = {
+            "kind": s.get("kind", "individual"),
+            "name": s["name"],
+            "external_id": s.get("external_id"),
+            "source": s.get("source", "import"),
+            "industry": s.get("industry"),
+            "region": s.get("region"),
+            "owner_id": s.get("owner_id"),
+            "birthday": s.get("birthday"),
+            "lifecycle_stage": s.get("lifecycle_stage", "new"),
+            "credit_rating": s.get("credit_rating"),
+            "notes": s.get("notes"),
+            "status": "active",
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        for name in _IDENTIFIERS:
+            value = draft.identifiers.get(name)
+            row[f"{name}_enc"] = c.encrypt(name, value) if value else None
+            row[f"{name}_bidx"] = (
+                c.blind_index(name, service.lookup_form(name, value)) if value else None
+            )
+        rows.append(row)
+    table = table_of(Customer)
+    ids = list(
+        session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    phones: list[dict[str, Any]] = []
+    addresses: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    tag_links: list[tuple[int, str]] = []
+    for cid, draft in zip(ids, drafts, strict=True):
+        phones += [
+            {**service.phone_values(i, p), "customer_id": cid} for i, p in enumerate(draft.phones)
+        ]
+        addresses += [
+            {**service.address_values(i, a), "customer_id": cid}
+            for i, a in enumerate(draft.addresses)
+        ]
+        contacts += [
+            {**service.contact_values(i, k), "customer_id": cid}
+            for i, k in enumerate(draft.contacts)
+        ]
+        names = name_tokens(draft.scalars["name"])
+        for contact in draft.contacts:
+            names |= name_tokens(contact.name)
+        tokens += [{"token": t, "customer_id": cid} for t in sorted(names)]
+        tag_links += [(cid, t) for t in draft.tags]
+    for model, values in (
+        (CustomerPhone, phones),
+        (CustomerAddress, addresses),
+        (ContactPerson, contacts),
+        (SearchToken, tokens),
+    ):
+        if values:
+            session.execute(insert(table_of(model)), values)
+    if tag_links:
+        tag_ids = _tag_ids(session, [t for _, t in tag_links])
+        session.execute(
+            insert(customer_tag),
+            [{"customer_id": cid, "tag_id": tag_ids[t]} for cid, t in tag_links],
+        )
+    # Counted in rows (a record folded from two rows of the file counts two).
+    result.created += sum(len(d.rows) for d in drafts)
+    result.created_ids += ids
+    record(
+        session,
+        actor=actor,
+        action="customer.imported",
+        target_type="import_job",
+        target_id=job_id,
+        after={
+            "created": len(ids),
+            "first_id": min(ids),
+            "last_id": max(ids),
+            "rows": [min(min(d.rows) for d in drafts), max(max(d.rows) for d in drafts)],
+        },
+    )
+
+
+def _tag_ids(session: Session, names: list[str]) -> dict[str, int]:
+    wanted = sorted(set(names))
+    found = dict(session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted))).all())
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        session.execute(insert(table_of(Tag)), [{"name": n} for n in missing])
+        found.update(session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(missing))).all())
+    return {str(k): int(v) for k, v in found.items()}
+
+
+def _address_key(values: dict[str, Any]) -> tuple[Any, ...]:
+    return (values["province"], values["city"], values["district"], values["detail"])
+
+
+def _update(
+    session: Session, matches: dict[int, list[_Draft]], actor: Actor, result: BatchResult
+) -> None:
+    customers = session.scalars(
+        select(Customer)
+        .where(Customer.id.in_(sorted(matches)))
+        .options(
+            selectinload(Customer.phones),
+            selectinload(Customer.addresses),
+            selectinload(Customer.contacts),
+            selectinload(Customer.tags),
+        )
+    ).all()
+    for customer in customers:
+        for draft in matches[customer.id]:
+            _apply(session, customer, draft, actor, result)
+
+
+def _apply(
+    session: Session, customer: Customer, draft: _Draft, actor: Actor, result: BatchResult
+) -> None:
+    c = cipher()
+    kind = draft.scalars.get("kind", customer.kind)
+    identifiers = {
+        "id_number": draft.identifiers.get("id_number") or customer.id_number_bidx,
+        "credit_code": draft.identifiers.get("credit_code") or customer.credit_code_bidx,
+    }
+    clash = _kind_clash(kind, identifiers)
+    if clash is not None:
+        for row in draft.rows:
+            result.rejected.append(RowRejection(row, clash.field, clash.code, clash.message))
+        return
+    before = service.snapshot(customer)
+    for name, value in draft.scalars.items():
+        if name == "external_id" and customer.external_id and customer.external_id != value:
+            continue  # a customer number never silently changes: that is a different record
+        if getattr(customer, name) != value:
+            setattr(customer, name, value)
+    for name, value in draft.identifiers.items():
+        if getattr(customer, f"{name}_bidx") != c.blind_index(
+            name, service.lookup_form(name, value)
+        ):
+            service.set_identifier(customer, name, value)
+    known_phones = {p.phone_bidx for p in customer.phones}
+    for e164 in draft.phones:
+        if c.blind_index("phone", e164) not in known_phones:
+            customer.phones.append(
+                CustomerPhone(**service.phone_values(len(customer.phones), e164))
+            )
+    known_addresses = {
+        _address_key({k: getattr(a, k) for k in ("province", "city", "district", "detail")})
+        for a in customer.addresses
+    }
+    for address in draft.addresses:
+        values = service.address_values(len(customer.addresses), address)
+        if _address_key(values) not in known_addresses:
+            customer.addresses.append(CustomerAddress(**values))
+            known_addresses.add(_address_key(values))
+    known_contacts = {(k.name, k.phone_bidx) for k in customer.contacts}
+    contacts_changed = False
+    for contact in draft.contacts:
+        values = service.contact_values(len(customer.contacts), contact)
+        if (values["name"], values["phone_bidx"]) not in known_contacts:
+            values["is_primary"] = contact.is_primary or not customer.contacts
+            customer.contacts.append(ContactPerson(**values))
+            known_contacts.add((values["name"], values["phone_bidx"]))
+            contacts_changed = True
+    known_tags = {t.name for t in customer.tags}
+    new_tags = [t for t in draft.tags if t not in known_tags]
+    if new_tags:
+        customer.tags = list(customer.tags) + service.tags_by_name(session, new_tags)
+    changed_before, changed_after = service.diff(before, service.snapshot(customer))
+    if not changed_after:
+        result.unchanged += len(draft.rows)
+        return
+    customer.version += 1
+    customer.updated_at = clock.now()
+    session.flush()
+    if "name" in changed_after or contacts_changed:
+        service.reindex(session, customer)
+    record(
+        session,
+        actor=actor,
+        action="customer.updated",
+        target_type="customer",
+        target_id=customer.id,
+        before=changed_before,
+        after=changed_after,
+    )
+    result.updated += len(draft.rows)
+
+
+def find_customer_ids(
+    session: Session,
+    *,
+    external_ids: Iterable[str] = (),
+    credit_codes: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    names: Iterable[str] = (),
+) -> dict[tuple[str, str], int]:
+    """Stored customers by customer number, credit code, phone (E.164) or exact name.
+
+    For imports of shipments and contacts, which name their customer in one of these ways.
+    Keys are ``("external_id", value)``, ``("credit_code", value)``, ``("phone", value)``,
+    ``("name", value)``; a value shared by several customers maps to the newest.
+    """
+    c = cipher()
+    found: dict[tuple[str, str], int] = {}
+    lookups: list[tuple[str, Any, dict[str, str]]] = [
+        ("external_id", Customer.external_id, {v: v for v in set(external_ids)}),
+        (
+            "credit_code",
+            Customer.credit_code_bidx,
+            {c.blind_index("credit_code", v): v for v in set(credit_codes)},
+        ),
+        ("name", Customer.name, {v: v for v in set(names)}),
+    ]
+    for kind, column, by_stored in lookups:
+        for chunk in _chunks(sorted(by_stored)):
+            for cid, stored in session.execute(
+                select(Customer.id, column).where(column.in_(chunk)).order_by(Customer.id)
+            ):
+                found[(kind, by_stored[stored])] = cid
+    by_bidx = {c.blind_index("phone", v): v for v in set(phones)}
+    for chunk in _chunks(sorted(by_bidx)):
+        for cid, bidx in session.execute(
+            select(CustomerPhone.customer_id, CustomerPhone.phone_bidx)
+            .where(CustomerPhone.phone_bidx.in_(chunk))
+            .order_by(CustomerPhone.customer_id)
+        ):
+            found[("phone", by_bidx[bidx])] = cid
+    return found
+
+
+def add_contacts(
+    session: Session, items: list[tuple[int, int, ContactIn]], *, actor: Actor
+) -> BatchResult:
+    """Add contact persons ``(row, customer_id, contact)`` to stored customers; a contact
+    already there (same name and phone) is left alone."""
+    result = BatchResult()
+    by_customer: dict[int, list[tuple[int, ContactIn]]] = {}
+    for row, cid, contact in items:
+        by_customer.setdefault(cid, []).append((row, contact))
+    customers = session.scalars(
+        select(Customer)
+        .where(Customer.id.in_(sorted(by_customer)))
+        .options(selectinload(Customer.contacts))
+    ).all()
+    for customer in customers:
+        rows = by_customer[customer.id]
+        draft = _Draft([r for r, _ in rows], {}, {}, [], [], [k for _, k in rows], [])
+        if customer.kind == "individual":
+            for row in draft.rows:
+                result.rejected.append(
+                    RowRejection(
+                        row,
+                        "customer",
+                        "contact_individual",
+                        "Only enterprises and government bodies have contact persons",
+                    )
+                )
+            continue
+        _apply(session, customer, draft, actor, result)
+    return result

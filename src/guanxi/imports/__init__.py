@@ -1,0 +1,1 @@
+"""Bulk intake: reading files, mapping columns, cleaning values, import jobs and export."""
