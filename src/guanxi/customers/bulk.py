@@ -88,6 +88,8 @@ class _Draft:
     """The rows of one batch that describe the same customer, folded in file order."""
 
     rows: list[int]
+    # Guanxi's own id, when the file carries it (an export being re-imported).
+    known_id: int | None
     scalars: dict[str, Any]
     identifiers: dict[str, str]
     phones: list[str]
@@ -96,8 +98,8 @@ class _Draft:
     tags: list[str]
 
     @classmethod
-    def of(cls, row: int, data: CustomerCreate) -> _Draft:
-        draft = cls([row], {}, {}, [], [], [], [])
+    def of(cls, row: int, data: CustomerCreate, known_id: int | None = None) -> _Draft:
+        draft = cls([row], known_id, {}, {}, [], [], [], [])
         draft.fold(row, data)
         return draft
 
@@ -120,6 +122,8 @@ class _Draft:
 
     def keys(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
+        if self.known_id is not None:
+            found.append(("id", str(self.known_id)))
         if self.scalars.get("external_id"):
             found.append(("external_id", self.scalars["external_id"]))
         for name in ("id_number", "credit_code"):
@@ -146,6 +150,9 @@ def _existing(session: Session, drafts: list[_Draft]) -> dict[tuple[str, str], i
         for kind, key in draft.keys():
             wanted.setdefault(kind, set()).add(key)
     found: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(sorted(int(k) for k in wanted.get("id", ()))):
+        for (cid,) in session.execute(select(Customer.id).where(Customer.id.in_(chunk))):
+            found[("id", str(cid))] = cid
     columns: dict[str, Any] = {
         "external_id": Customer.external_id,
         "id_number": Customer.id_number_bidx,
@@ -177,12 +184,12 @@ def _existing(session: Session, drafts: list[_Draft]) -> dict[tuple[str, str], i
     return found
 
 
-def _group(items: list[tuple[int, CustomerCreate]]) -> list[_Draft]:
+def _group(items: list[tuple[int, CustomerCreate]], known_ids: dict[int, int]) -> list[_Draft]:
     """Fold rows that share a key into one draft, in file order."""
     drafts: list[_Draft] = []
     by_key: dict[tuple[str, str], _Draft] = {}
     for row, data in items:
-        single = _Draft.of(row, data)
+        single = _Draft.of(row, data, known_ids.get(row))
         target = next((by_key[k] for k in single.keys() if k in by_key), None)
         if target is None:
             drafts.append(single)
@@ -218,10 +225,14 @@ def upsert_customers(
     *,
     actor: Actor,
     job_id: int,
+    known_ids: dict[int, int] | None = None,
 ) -> BatchResult:
-    """Create or update the customers of one batch (rows already validated by the schema)."""
+    """Create or update the customers of one batch (rows already validated by the schema).
+
+    ``known_ids`` maps a row to the Guanxi id the file gave for it (re-imported exports).
+    """
     result = BatchResult()
-    drafts = _group(items)
+    drafts = _group(items, known_ids or {})
     existing = _existing(session, drafts)
     to_create: list[_Draft] = []
     to_update: dict[int, list[_Draft]] = {}
@@ -494,7 +505,7 @@ def add_contacts(
     ).all()
     for customer in customers:
         rows = by_customer[customer.id]
-        draft = _Draft([r for r, _ in rows], {}, {}, [], [], [k for _, k in rows], [])
+        draft = _Draft([r for r, _ in rows], None, {}, {}, [], [], [k for _, k in rows], [])
         if customer.kind == "individual":
             for row in draft.rows:
                 result.rejected.append(

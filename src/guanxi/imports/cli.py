@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,8 @@ from guanxi.imports.mapping import MappingError, load_mapping
 from guanxi.imports.readers import UnreadableFile
 from guanxi.imports.rows import RowError
 from guanxi.security.models import User
+from guanxi.security.permissions import Permission
+from guanxi.security.service import has_permission
 
 console = Console(stderr=True)
 
@@ -87,6 +90,9 @@ def import_command(
     )
     try:
         actor = _actor(session, as_user)
+        if isinstance(actor, User) and not has_permission(actor, Permission.data_import):
+            console.print(f"[red]--as {as_user}: this user may not import (data.import)")
+            return EXIT_UNREADABLE
         with progress:
             task = progress.add_task("rows", total=None)
 
@@ -137,8 +143,129 @@ def import_command(
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
+class ExportKind(StrEnum):
+    """What ``guanxi export`` writes."""
+
+    customers = "customers"
+    shipments = "shipments"
+
+
+class ExportFormat(StrEnum):
+    """File formats of an export."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+_CUSTOMER_FILTERS = {"q", "kind", "status", "source", "lifecycle_stage", "tag", "region", "owner"}
+_SHIPMENT_FILTERS = {"customer_id", "status"}
+
+
+def _parse_filters(kind: ExportKind, pairs: list[str]) -> dict[str, str]:
+    allowed = _CUSTOMER_FILTERS if kind is ExportKind.customers else _SHIPMENT_FILTERS
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in allowed:
+            console.print(f"[red]--filter {pair!r}: use one of {', '.join(sorted(allowed))}=VALUE")
+            raise typer.Exit(EXIT_UNREADABLE)
+        out[key] = value
+    return out
+
+
+def export_command(
+    kind: ExportKind,
+    fmt: ExportFormat,
+    output: Path,
+    filters: list[str],
+    as_user: str | None,
+    reveal: bool,
+    lang: str,
+) -> int:
+    """Run one export; returns the exit status."""
+    from guanxi.cli import _engine
+    from guanxi.core.db import make_sessionmaker
+    from guanxi.core.errors import PermissionDenied
+    from guanxi.customers.queries import CustomerFilters
+    from guanxi.imports.export import export_customers, export_shipments
+
+    chosen = _parse_filters(kind, filters)
+    session = make_sessionmaker(_engine())()
+    try:
+        actor = _actor(session, as_user)
+        viewer = actor if isinstance(actor, User) else None
+        try:
+            if kind is ExportKind.customers:
+                owner = chosen.pop("owner", None)
+                owner_id = None
+                if owner is not None:
+                    owner_id = session.scalar(select(User.id).where(User.username == owner))
+                    if owner_id is None:
+                        console.print(f"[red]--filter owner: no user {owner!r}")
+                        return EXIT_UNREADABLE
+                status = chosen.pop("status", "active")
+                result = export_customers(
+                    session,
+                    path=output,
+                    fmt=fmt.value,
+                    viewer=viewer,
+                    filters=CustomerFilters(
+                        q=chosen.get("q"),
+                        kind=chosen.get("kind"),
+                        status=None if status == "all" else status,
+                        source=chosen.get("source"),
+                        lifecycle_stage=chosen.get("lifecycle_stage"),
+                        owner_id=owner_id,
+                        tag=chosen.get("tag"),
+                        region=chosen.get("region"),
+                    ),
+                    reveal=reveal,
+                    lang=lang,
+                )
+            else:
+                cid = chosen.get("customer_id")
+                result = export_shipments(
+                    session,
+                    path=output,
+                    fmt=fmt.value,
+                    viewer=viewer,
+                    customer_id=int(cid) if cid and cid.isdigit() else None,
+                    status=chosen.get("status"),
+                    reveal=reveal,
+                    lang=lang,
+                )
+        except PermissionDenied:
+            console.print("[red]--reveal needs --as a user allowed to reveal personal data")
+            return EXIT_UNREADABLE
+    finally:
+        session.close()
+    shown = "in clear (audited)" if result.revealed else "masked"
+    console.print(f"wrote {result.rows:,} {kind.value} to {output} (personal data {shown})")
+    return EXIT_OK
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``import`` to the main command."""
+    """Add ``import`` and ``export`` to the main command."""
+
+    @app.command("export")
+    def export(
+        kind: Annotated[ExportKind, typer.Argument(help="customers or shipments")],
+        output: Annotated[Path, typer.Option(help="file to write")],
+        fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.csv,
+        filters: Annotated[
+            list[str] | None,
+            typer.Option("--filter", help="KEY=VALUE, repeatable (status=all, source=wechat…)"),
+        ] = None,
+        as_user: Annotated[
+            str | None, typer.Option("--as", help="export as this user (their visibility)")
+        ] = None,
+        reveal: Annotated[
+            bool, typer.Option(help="personal data in clear (needs customer.reveal; audited)")
+        ] = False,
+        lang: Annotated[str, typer.Option(help="header language: zh_CN or en")] = "zh_CN",
+    ) -> None:
+        """Export customers or shipments to CSV (UTF-8 with BOM) or XLSX, streamed."""
+        raise typer.Exit(export_command(kind, fmt, output, filters or [], as_user, reveal, lang))
 
     @app.command("import")
     def import_(

@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,11 @@ _CUSTOMER_REF = [
 
 FIELDS: dict[ImportKind, list[FieldSpec]] = {
     ImportKind.customers: [
+        _f("guanxi_id", "int", "系统编号", "guanxiid", "系统id"),
         _f(
             "external_id",
             "text",
+            "customernumber",
             "客户编号",
             "客户编码",
             "客户id",
@@ -345,7 +348,22 @@ def enum_value(spec: FieldSpec, raw: str) -> str | None:
         if folded in (member.value.lower(), member.name.lower()):
             return member.value
     table = VALUE_SYNONYMS.get(spec.enum.__name__, {})
-    return table.get(text) or table.get(folded)
+    return table.get(text) or table.get(folded) or _labels().get(folded)
+
+
+@cache
+def _labels() -> dict[str, str]:
+    """The UI's own labels, English and Chinese, back to codes (what an export writes)."""
+    from guanxi.core.i18n import gettext
+    from guanxi.customers.enums import LABELS as CUSTOMER_LABELS
+    from guanxi.shipments.enums import LABELS as SHIPMENT_LABELS
+
+    out: dict[str, str] = {}
+    for labels in (CUSTOMER_LABELS, SHIPMENT_LABELS):
+        for code, label in labels.items():
+            for text in (label, gettext("zh_CN", label)):
+                out.setdefault(text.lower().replace(" ", "_").replace("-", "_"), code)
+    return out
 
 
 @dataclass

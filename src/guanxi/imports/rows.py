@@ -120,6 +120,9 @@ class RowParser:
                     )
                 )
                 continue
+            if raw[:1] == "'" and raw[1:2] in ("=", "+", "-", "@"):
+                # Our own export's guard against formulas (and Excel's text marker).
+                raw = raw[1:]
             text = cleaning.clean_text(raw)
             if not text:
                 continue
@@ -129,6 +132,9 @@ class RowParser:
                 out.errors.append(
                     RowError(number, header, shown_value(spec, raw), exc.code, exc.message)
                 )
+                continue
+            if spec.name == "guanxi_id":
+                out.refs["guanxi_id"] = str(value)
                 continue
             if spec.name.startswith("customer_") and spec.name != "customer_name":
                 out.refs[spec.name] = value
@@ -216,6 +222,13 @@ class RowParser:
             payload["kind"] = "enterprise"
         if schema is CustomerCreate and "addresses" in payload:
             address = payload["addresses"][0]
+            parts = "".join(address.get(k, "") for k in ("province", "city", "district"))
+            if address.get("line") and parts and not address["line"].startswith(parts[:2]):
+                # Separate province / city / district columns beside an address line (what
+                # an export writes): parse them together.
+                address["line"] = parts + address["line"]
+                for key in ("province", "city", "district"):
+                    address.pop(key, None)
             if not address.get("line") and not address.get("detail"):
                 # Province / city / district without a street: keep them as the detail.
                 address["detail"] = "".join(

@@ -393,6 +393,7 @@ def _write_customers(
 ) -> _Outcome:
     outcome = _Outcome()
     items: list[tuple[int, CustomerCreate]] = []
+    known: dict[int, int] = {}
     for row in parsed:
         # Validated even when a cell failed cleaning, so the report lists every problem.
         model = parser.validate(row, CustomerCreate)
@@ -400,11 +401,15 @@ def _write_customers(
             outcome.errors += row.errors
             continue
         items.append((row.row, model))  # type: ignore[arg-type]
+        if "guanxi_id" in row.refs:
+            known[row.row] = int(row.refs["guanxi_id"])
     if dry_run:
         outcome.imported = len(items)
         return outcome
     if items:
-        result = customer_bulk.upsert_customers(session, items, actor=actor, job_id=job_id)
+        result = customer_bulk.upsert_customers(
+            session, items, actor=actor, job_id=job_id, known_ids=known
+        )
         outcome.imported, outcome.updated, outcome.unchanged = (
             result.created,
             result.updated,

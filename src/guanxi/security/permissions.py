@@ -16,6 +16,10 @@ class Permission(StrEnum):
     customer_write = "customer.write"
     customer_archive = "customer.archive"
     customer_reveal = "customer.reveal"
+    # Files of many customers' personal data in clear: a bulk reveal, managers only.
+    customer_export_clear = "customer.export_clear"
+    # Bulk intake: import files of customers, contacts and shipments.
+    data_import = "data.import"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -44,6 +48,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.customer_write,
             P.customer_archive,
             P.customer_reveal,
+            P.customer_export_clear,
+            P.data_import,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
