@@ -410,16 +410,22 @@ def _write_customers(
         result = customer_bulk.upsert_customers(
             session, items, actor=actor, job_id=job_id, known_ids=known
         )
-        outcome.imported, outcome.updated, outcome.unchanged = (
-            result.created,
-            result.updated,
-            result.unchanged,
-        )
-        outcome.errors += [
-            RowError(r.row, parser.cmap.header_of(r.field), None, r.code, r.message)
-            for r in result.rejected
-        ]
+        _take(outcome, parser, result)
     return outcome
+
+
+def _take(
+    outcome: _Outcome,
+    parser: RowParser,
+    result: customer_bulk.BatchResult | shipment_bulk.ShipmentBatchResult,
+) -> None:
+    """Copy a domain's batch result into the import outcome, naming rejected columns."""
+    outcome.imported, outcome.updated = result.created, result.updated
+    outcome.unchanged = result.unchanged
+    outcome.errors += [
+        RowError(r.row, parser.cmap.header_of(r.field), None, r.code, r.message)
+        for r in result.rejected
+    ]
 
 
 def _customer_refs(session: Session, parsed: list[ParsedRow]) -> dict[tuple[str, str], int]:
@@ -526,15 +532,7 @@ def _write_shipments(
         return outcome
     if items:
         result = shipment_bulk.upsert_shipments(session, items, actor=actor, job_id=job_id)
-        outcome.imported, outcome.updated, outcome.unchanged = (
-            result.created,
-            result.updated,
-            result.unchanged,
-        )
-        outcome.errors += [
-            RowError(r.row, parser.cmap.header_of(r.field), None, r.code, r.message)
-            for r in result.rejected
-        ]
+        _take(outcome, parser, result)
     return outcome
 
 
