@@ -383,6 +383,16 @@ def _apply(
         "credit_code": draft.identifiers.get("credit_code") or customer.credit_code_bidx,
     }
     clash = _kind_clash(kind, identifiers)
+    new_number = draft.scalars.get("external_id")
+    if clash is None and new_number and customer.external_id is None:
+        holder = session.scalar(select(Customer.id).where(Customer.external_id == new_number))
+        if holder is not None and holder != customer.id:
+            clash = RowRejection(
+                0,
+                "external_id",
+                "external_id_taken",
+                "Another customer already has this customer number",
+            )
     if clash is not None:
         for row in draft.rows:
             result.rejected.append(RowRejection(row, clash.field, clash.code, clash.message))

@@ -282,3 +282,20 @@ def test_contacts_import(db: Session, customers_csv: Path, tmp_path: Path) -> No
     assert (contact.name, contact.title, contact.is_primary) == ("陈经理", "物流主管", True)
     assert _imp(db, "contacts", path).imported == 0
     assert db.scalar(select(func.count()).select_from(ContactPerson)) == 1
+
+
+def test_customer_number_of_another_customer_is_refused(
+    db: Session, make_customer: Any, tmp_path: Path
+) -> None:
+    make_customer("甲公司", kind="enterprise", external_id="X1")
+    other = make_customer("乙公司", kind="enterprise")
+    path = write(
+        tmp_path / "x.csv", [["系统编号", "客户编号", "客户名称"], [str(other.id), "X1", "乙公司"]]
+    )
+    report = _imp(db, "customers", path)
+    assert (report.imported, report.updated, report.rejected) == (0, 0, 1)
+    assert [(e.row, e.column, e.code) for e in report.errors] == [
+        (2, "客户编号", "external_id_taken")
+    ]
+    db.refresh(other)
+    assert other.external_id is None
