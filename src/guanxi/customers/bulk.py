@@ -58,7 +58,8 @@ _CHUNK = 500  # IN-list size: well inside SQLite's and PostgreSQL's parameter li
 
 @dataclass
 class RowRejection:
-    """A row the customer rules refused at write time (e.g. a kind / identifier clash)."""
+    """A row a domain's rules refused at write time (a kind / identifier clash, a delivery
+    before its shipment); shipments' bulk upsert reports with it too."""
 
     row: int
     field: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,11 +199,3 @@ def _open_xlsx(path: Path) -> TableFile:
     return TableFile(
         path=path, format="xlsx", encoding=None, headers=headers, _rows=rows(), _close=book.close
     )
-
-
-def read_text_table(data: bytes, name: str = "upload.csv") -> list[list[str]]:
-    """A whole small table from bytes (previews and tests)."""
-    encoding = detect_encoding(data[:_SAMPLE])
-    text = data.decode(encoding, errors="replace")
-    delimiter = _sniff_delimiter(text.split("\n", 1)[0], Path(name).suffix.lower())
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))

@@ -136,10 +136,8 @@ class RowParser:
             if spec.name == "guanxi_id":
                 out.refs["guanxi_id"] = str(value)
                 continue
-            if spec.name.startswith("customer_") and spec.name != "customer_name":
-                out.refs[spec.name] = value
-                continue
-            if spec.name == "customer_name":
+            if spec.name.startswith("customer_"):
+                # Names another record (a shipment's customer): resolved per batch.
                 out.refs[spec.name] = value
                 continue
             if spec.name == "phone" and self.cmap.kind.value == "customers":

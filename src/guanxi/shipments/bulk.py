@@ -17,21 +17,12 @@ from sqlalchemy.orm import Session
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
 from guanxi.core.db import table_of
+from guanxi.customers.bulk import RowRejection
 from guanxi.security.crypto import cipher
 from guanxi.shipments.models import Shipment, ShipmentEvent
 from guanxi.shipments.schemas import ShipmentCreate
 
 _CHUNK = 500
-
-
-@dataclass
-class ShipmentRejection:
-    """A row refused by a rule that needs the stored data (delivery before creation)."""
-
-    row: int
-    field: str
-    code: str
-    message: str
 
 
 @dataclass
@@ -41,7 +32,7 @@ class ShipmentBatchResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejected: list[ShipmentRejection] = field(default_factory=list)
+    rejected: list[RowRejection] = field(default_factory=list)
 
 
 def _values(data: ShipmentCreate) -> dict[str, Any]:
@@ -89,7 +80,7 @@ def upsert_shipments(
         delivered = values.get("delivered_at") or (current.delivered_at if current else None)
         if delivered is not None and delivered < created_at:
             result.rejected += [
-                ShipmentRejection(
+                RowRejection(
                     r,
                     "delivered_at",
                     "delivered_before_shipped",
