@@ -32,6 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
+    from guanxi.dedupe import api as dedupe_api
+    from guanxi.dedupe import pages as dedupe_pages
+    from guanxi.imports import api as imports_api
+    from guanxi.imports import pages as imports_pages
+    from guanxi.quality import pages as quality_pages
     from guanxi.security import api as security_api
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
@@ -57,9 +62,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
-    for module in (security_api, customers_api, workspace_api, shipments_api):
+    for module in (
+        security_api,
+        customers_api,
+        workspace_api,
+        shipments_api,
+        imports_api,
+        dedupe_api,
+    ):
         app.include_router(module.router)
-    for module in (web_pages, customers_pages, workspace_pages, shipments_pages):
+    for module in (
+        web_pages,
+        customers_pages,
+        workspace_pages,
+        shipments_pages,
+        imports_pages,
+        dedupe_pages,
+        quality_pages,
+    ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:
         from guanxi.core.bare import BareCustomer360, capture_statements

@@ -29,9 +29,13 @@ console = Console(stderr=True)
 
 
 def _register_domain_commands() -> None:
+    from guanxi.dedupe import cli as dedupe_cli
     from guanxi.imports import cli as imports_cli
+    from guanxi.quality import cli as quality_cli
 
     imports_cli.register(app)
+    dedupe_cli.register(app)
+    quality_cli.register(app)
 
 
 _register_domain_commands()

@@ -313,7 +313,16 @@ def template_environment() -> Environment:
     """One Jinja environment over every domain's ``templates`` folder plus the shared one."""
     root = resources.files("guanxi")
     folders = [str(root / "web" / "templates")]
-    for domain in ("customers", "shipments", "workspace", "security", "audit"):
+    for domain in (
+        "customers",
+        "shipments",
+        "workspace",
+        "security",
+        "audit",
+        "imports",
+        "dedupe",
+        "quality",
+    ):
         path = root / domain / "templates"
         if path.is_dir():
             folders.append(str(path))

@@ -20,6 +20,10 @@ class Permission(StrEnum):
     customer_export_clear = "customer.export_clear"
     # Bulk intake: import files of customers, contacts and shipments.
     data_import = "data.import"
+    # Data-quality report: completeness, invalid values, duplicates, stale records.
+    data_quality = "data.quality"
+    # Merge duplicate customers (and undo a merge), work the duplicate review queue.
+    customer_merge = "customer.merge"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -50,6 +54,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.customer_reveal,
             P.customer_export_clear,
             P.data_import,
+            P.data_quality,
+            P.customer_merge,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
@@ -69,7 +75,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     # Sales see basic information only: no reveal of identifiers.
     Role.sales: frozenset({P.customer_read, P.customer_write, P.shipment_read}),
-    Role.analyst: frozenset({P.customer_read, P.customer_read_all, P.shipment_read}),
+    Role.analyst: frozenset(
+        {P.customer_read, P.customer_read_all, P.shipment_read, P.data_quality}
+    ),
     Role.auditor: frozenset(
         {P.customer_read, P.customer_read_all, P.shipment_read, P.audit_read, P.user_read}
     ),

@@ -1,0 +1,1 @@
+"""De-duplication (entity resolution) of customers: scoring, review queue, merge and undo."""

@@ -1,0 +1,1 @@
+"""Data quality: completeness, invalid values, suspected duplicates and stale records."""
