@@ -10,6 +10,7 @@ def load_models() -> None:
     """Import every table definition so the metadata is complete (migrations, tests)."""
     import guanxi.audit.models
     import guanxi.customers.models
+    import guanxi.dedupe.models
     import guanxi.imports.models
     import guanxi.security.models
     import guanxi.shipments.models  # noqa: F401
@@ -20,6 +21,9 @@ def load() -> None:
     """Load the models and register the hooks one domain offers another."""
     load_models()
     from guanxi.customers.queries import register_exact_resolver
-    from guanxi.shipments.service import customers_by_waybill
+    from guanxi.dedupe.service import register_mover
+    from guanxi.shipments.service import customers_by_waybill, move_to_customer, return_to_customer
 
     register_exact_resolver(customers_by_waybill)
+    # A merge of duplicate customers takes their shipments along (and back on undo).
+    register_mover("shipment", move_to_customer, return_to_customer)

@@ -83,6 +83,15 @@ ERROR_MESSAGES: dict[str, str] = {
     "sort_invalid": N_("Unknown sort field"),
     "delivered_before_shipped": N_("Delivery cannot be before the shipment was created"),
     "body_too_large": N_("The request body is too large"),
+    # de-duplication and merge
+    "threshold_order": N_("Thresholds must satisfy 0 < review <= automatic <= 1"),
+    "same_customer": N_("A customer cannot merge with itself"),
+    "merge_field_unknown": N_("Not a field that can be merged: {field}"),
+    "survivor_not_in_pair": N_("Keep one of the two records"),
+    "merge_not_active": N_("Only active customers can be merged"),
+    "pair_decided": N_("This pair has already been decided"),
+    "merge_undone": N_("This merge has already been undone"),
+    "merge_chained": N_("Undo the later merge of this customer first"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

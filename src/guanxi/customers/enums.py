@@ -53,10 +53,15 @@ class CreditRating(StrEnum):
 
 
 class CustomerStatus(StrEnum):
-    """Archived customers are hidden from lists but kept with their history."""
+    """Archived customers are hidden from lists but kept with their history.
+
+    A merged customer is a duplicate folded into another record (the survivor): kept, with
+    its history, so the merge can be undone.
+    """
 
     active = "active"
     archived = "archived"
+    merged = "merged"
 
 
 class PhoneKind(StrEnum):
@@ -89,6 +94,7 @@ LABELS: dict[str, str] = {
     "dormant": N_("Dormant"),
     "churned": N_("Churned"),
     "archived": N_("Archived"),
+    "merged": N_("Merged"),
     "mobile": N_("Mobile"),
     "landline": N_("Landline"),
 }
@@ -116,6 +122,11 @@ FIELD_LABELS: dict[str, str] = {
     "status": N_("Status"),
     "field": N_("Field"),
     "count": N_("Count"),
+    "merged_id": N_("Merged customer"),
+    "survivor_id": N_("Merged into"),
+    "merge_id": N_("Merge"),
+    "moved": N_("Moved records"),
+    "kept": N_("Kept (edited since)"),
     "waybill_no": N_("Waybill number"),
     "fee_fen": N_("Fee (fen)"),
     "username": N_("User name"),

@@ -198,6 +198,9 @@ class DemoSummary:
     phones: int
     events: int
     seconds: float
+    # (original id, duplicate id) of every planted duplicate: the truth a de-duplication
+    # run is measured against.
+    duplicates: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -358,8 +361,16 @@ def generate(
     progress: Progress | None = None,
     chunk_size: int = 20_000,
     now: datetime | None = None,
+    duplicate_rate: float = 0.0,
 ) -> DemoSummary:
-    """Append ``customers`` synthetic customers and their shipments to the database."""
+    """Append ``customers`` synthetic customers and their shipments to the database.
+
+    ``duplicate_rate`` of them are second records of another generated customer, as if the
+    same person had arrived again through another channel, with realistic variants
+    (traditional characters, a typo, a landline instead of the mobile, no district, the
+    company name with or without 有限公司 / 分公司, fewer identifiers). The summary lists the
+    planted pairs.
+    """
     started = time.perf_counter()
     now = (now or clock.now()).astimezone(UTC).replace(microsecond=0)
     with engine.connect() as conn:
@@ -375,6 +386,7 @@ def generate(
     start_day = (now - timedelta(days=span_days)).date()
     day_p = _day_weights(start_day, span_days)
     receivers = _receiver_pool(np.random.default_rng([seed, 999_999]), 20_000)
+    planted: list[tuple[int, int]] = []
     try:
         next_customer, next_shipment = first_customer, first_shipment
         for index, lo in enumerate(range(0, customers, chunk_size)):
@@ -392,6 +404,8 @@ def generate(
                 start_day,
                 day_p,
                 receivers,
+                duplicate_rate,
+                planted,
             )
             writer.commit()
             for key, value in counts.items():
@@ -402,7 +416,72 @@ def generate(
                 progress("customers", lo + n, customers)
     finally:
         writer.close(progress)
-    return DemoSummary(**totals, seconds=time.perf_counter() - started)
+    return DemoSummary(**totals, seconds=time.perf_counter() - started, duplicates=tuple(planted))
+
+
+def _plant(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """(duplicate position, original position) pairs within a chunk, disjoint."""
+    m = int(round(n * rate))
+    if m == 0 or n < 2 * m:
+        return np.empty((0, 2), dtype=np.int64)
+    picked = rng.permutation(n)[: 2 * m]
+    return np.stack([np.maximum(picked[:m], picked[m:]), np.minimum(picked[:m], picked[m:])], 1)
+
+
+@cache
+def _t2s() -> tuple[Any, Any]:
+    import opencc
+
+    return opencc.OpenCC("s2t"), opencc.OpenCC("t2s")
+
+
+def _traditional(text: str) -> str:
+    return str(_t2s()[0].convert(text))
+
+
+def _vary(
+    rng: np.random.Generator,
+    dup: np.ndarray,
+    kinds: np.ndarray,
+    names: list[str],
+    mobiles: list[str],
+    landline: np.ndarray,
+    phones_per: np.ndarray,
+    no_district: np.ndarray,
+) -> None:
+    """Give each planted duplicate one or two of the variants real second records carry.
+
+    The name and the phone are never both changed, so a duplicate always keeps one of the
+    two facts a person would recognise; the address keeps its street and number.
+    """
+    given = _given_chars()
+    for j in dup.tolist():
+        variant = int(rng.integers(0, 6))
+        name = names[j]
+        if variant == 0:  # written in traditional characters (港澳台 / some apps)
+            names[j] = _traditional(name)
+        elif variant == 1:  # a typo in the given name / brand word
+            at = len(name) - 1 if kinds[j] == 0 else min(len(name) - 1, 3)
+            typo = given[int(rng.integers(0, len(given)))]
+            names[j] = name[:at] + (typo if typo != name[at] else "某") + name[at + 1 :]
+        elif variant == 2:  # the office landline instead of the mobile
+            mobiles[2 * j] = f"+8610{int(rng.integers(60_000_000, 69_999_999))}"
+            landline[j] = True
+            phones_per[j] = 1
+        elif variant == 3:  # the address without its district
+            no_district[j] = True
+        elif variant == 4:  # 有限公司 dropped, or a 分公司 of the same company
+            if kinds[j] > 0:
+                core = name.removesuffix("有限责任公司").removesuffix("股份有限公司")
+                core = core.removesuffix("有限公司")
+                names[j] = core if rng.random() < 0.5 else f"{core}分公司"
+            else:
+                names[j] = _traditional(name)
+        else:  # a different mobile (a second phone) and no district
+            mobiles[2 * j] = mobiles[2 * j + 1]
+            no_district[j] = bool(rng.random() < 0.5)
+        if rng.random() < 0.3 and variant not in (2, 5):
+            no_district[j] = True
 
 
 def _ensure_tags(conn: Any) -> list[int]:
@@ -493,6 +572,8 @@ def _chunk(
     start_day: date,
     day_p: np.ndarray,
     receivers: tuple[list[str], list[str], list[str]],
+    duplicate_rate: float = 0.0,
+    planted: list[tuple[int, int]] | None = None,
 ) -> dict[str, int]:
     c = cipher()
     d = w.dialect
@@ -523,7 +604,9 @@ def _chunk(
     has_id = has_birthday & (rng.random(n) < 0.5)
     has_email = rng.random(n) < 0.4
     archived = rng.random(n) < 0.01
-    id_seq = rng.integers(0, 1000, n)
+    # The ID number's sequence from the customer id, so two people share a number only when
+    # born the same day in the same county with ids a multiple of 1000 apart.
+    id_seq = ids % 1000
     today = now.date()
 
     customer_rows: list[tuple[Any, ...]] = []
@@ -541,6 +624,34 @@ def _chunk(
     house = rng.integers(1, 999, n)
     room = rng.integers(101, 2808, n)
     second_address = rng.random(n) < 0.25
+    # Whose e-mail / credit code a record carries: its own, or its original's when planted.
+    owner_of = ids.copy()
+    no_district = np.zeros(n, dtype=bool)
+    keeps_ids = np.ones(n, dtype=bool)
+    dups = _plant(rng, n, duplicate_rate)
+    if len(dups):
+        dup, src = dups[:, 0], dups[:, 1]
+        for arr in (kinds, area_idx, birth_days, has_birthday, id_seq, phones_per, landline):
+            arr[dup] = arr[src]
+        for arr in (land_area, land_num, street, house, room, owner_of):
+            arr[dup] = arr[src]
+        kind_names[dup] = kind_names[src]
+        second_address[dup] = False
+        # Both records of a planted pair stay active: the truth is about live customers.
+        archived[dup] = archived[src] = False
+        has_email[dup] = has_email[src] & (rng.random(len(dup)) < 0.5)
+        # Another channel seldom captures the ID number or credit code again.
+        keeps_ids[dup] = rng.random(len(dup)) < 0.3
+        has_id[dup] = has_id[src] & keeps_ids[dup]
+        for j, k in zip(dup.tolist(), src.tolist(), strict=True):
+            mobiles[2 * j], mobiles[2 * j + 1] = mobiles[2 * k], mobiles[2 * k + 1]
+            areas[j] = areas[k]
+            names[j] = names[k]
+        _vary(rng, dup, kinds, names, mobiles, landline, phones_per, no_district)
+        if planted is not None:
+            planted.extend(
+                (int(ids[k]), int(ids[j])) for j, k in zip(dup.tolist(), src.tolist(), strict=True)
+            )
     created_s = _fmt_times(created, d)
     for i in range(n):
         cid = int(ids[i])
@@ -548,14 +659,20 @@ def _chunk(
         birthday = today - timedelta(days=int(birth_days[i])) if has_birthday[i] else None
         area = areas[i]
         email = (
-            f"user{cid}@{'qq.com' if kind == 0 else 'corp.example.cn'}" if has_email[i] else None
+            f"user{owner_of[i]}@{'qq.com' if kind == 0 else 'corp.example.cn'}"
+            if has_email[i]
+            else None
         )
         id_number = (
             _resident_id(area.code if len(area.code) == 6 else "110105", birthday, int(id_seq[i]))
             if has_id[i] and birthday
             else None
         )
-        credit = _credit_code(area.code.ljust(6, "0")[:6], cid % 10_000_000) if kind > 0 else None
+        credit = (
+            _credit_code(area.code.ljust(6, "0")[:6], int(owner_of[i]) % 10_000_000)
+            if kind > 0 and keeps_ids[i]
+            else None
+        )
         customer_rows.append(
             (
                 cid,
@@ -602,9 +719,9 @@ def _chunk(
                 "默认" if kind == 0 else "公司",
                 area.province,
                 area.city,
-                area.district,
-                detail,
-                area.code,
+                None if no_district[i] else area.district,
+                _traditional(detail) if no_district[i] and i % 2 else detail,
+                None if no_district[i] else area.code,
             )
         )
         if second_address[i]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, select
+from sqlalchemy import Row, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -126,6 +126,29 @@ def create_shipment(session: Session, *, shipment_in: ShipmentCreate, actor: Use
 
 
 _WAYBILL = re.compile(r"^[A-Za-z0-9\-]{6,40}$")
+
+
+def move_to_customer(session: Session, from_id: int, to_id: int) -> list[int]:
+    """Move every shipment of a merged customer to the survivor; returns their ids.
+
+    Part of a merge: runs in the merging service's transaction.
+    """
+    ids = list(session.scalars(select(Shipment.id).where(Shipment.customer_id == from_id)))
+    if ids:
+        session.execute(
+            update(Shipment).where(Shipment.customer_id == from_id).values(customer_id=to_id)
+        )
+    return ids
+
+
+def return_to_customer(session: Session, ids: list[int], survivor_id: int, to_id: int) -> None:
+    """Undo :func:`move_to_customer` for the given shipments still on the survivor."""
+    for lo in range(0, len(ids), 500):
+        session.execute(
+            update(Shipment)
+            .where(Shipment.id.in_(ids[lo : lo + 500]), Shipment.customer_id == survivor_id)
+            .values(customer_id=to_id)
+        )
 
 
 def customers_by_waybill(session: Session, q: str) -> list[int]:

@@ -14,11 +14,12 @@ from guanxi.core import i18n
 from guanxi.core.web import format_fen, iso_date, local_time, request_language, template_environment
 from guanxi.customers.enums import CODED_FIELDS, FIELD_LABELS
 from guanxi.customers.enums import LABELS as CUSTOMER_LABELS
+from guanxi.dedupe.enums import LABELS as DEDUPE_LABELS
 from guanxi.security.permissions import ROLE_LABELS
 from guanxi.security.service import permissions_of
 from guanxi.shipments.enums import LABELS as SHIPMENT_LABELS
 
-LABELS = {**CUSTOMER_LABELS, **SHIPMENT_LABELS, **ACTION_LABELS, **ROLE_LABELS}
+LABELS = {**CUSTOMER_LABELS, **SHIPMENT_LABELS, **DEDUPE_LABELS, **ACTION_LABELS, **ROLE_LABELS}
 
 
 @cache

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from guanxi.core.ids import PathId
+from guanxi.dedupe.service import merges_of
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
+from guanxi.security.service import has_permission
 from guanxi.web.render import render
 from guanxi.workspace.service import customer_360
 
@@ -26,4 +28,8 @@ def customer_page(
 ) -> Response:
     """Profile, identifiers (masked), addresses, contacts, shipping, recent shipments, history."""
     view = customer_360(session, customer_id=customer_id, viewer=user)
-    return render(request, "workspace/customer_360.html", view=view, c=view.customer)
+    # Merges are shown on the page only (the 360 API stays on its measured hot path).
+    merges = (
+        merges_of(session, customer_id) if has_permission(user, Permission.customer_merge) else []
+    )
+    return render(request, "workspace/customer_360.html", view=view, c=view.customer, merges=merges)
