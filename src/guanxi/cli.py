@@ -108,12 +108,19 @@ def user_create(
 def demo(
     customers: Annotated[int, typer.Option(min=1, help="number of customers")] = 2000,
     seed: Annotated[int, typer.Option(help="random seed; same seed, same data")] = 42,
+    duplicates: Annotated[
+        float, typer.Option(min=0, max=0.3, help="share of planted duplicate customers")
+    ] = 0.03,
 ) -> None:
-    """Load realistic synthetic data (zh_CN) for an express company."""
-    _load_demo(customers, seed)
+    """Load realistic synthetic data (zh_CN) for an express company.
+
+    A share of the customers are planted duplicates (the same customer arriving again
+    through another channel); they are queued for review under Duplicates.
+    """
+    _load_demo(customers, seed, duplicates)
 
 
-def _load_demo(customers: int, seed: int) -> None:
+def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
     from guanxi.core.migrate import upgrade
     from guanxi.demo.accounts import DEMO_PASSWORD, ensure_demo_users
     from guanxi.demo.generator import generate
@@ -143,8 +150,20 @@ def _load_demo(customers: int, seed: int) -> None:
             progress.update(tasks[stage], completed=done, total=total)
 
         summary = generate(
-            engine, customers=customers, seed=seed, owner_ids=owners, progress=report
+            engine,
+            customers=customers,
+            seed=seed,
+            owner_ids=owners,
+            progress=report,
+            duplicate_rate=duplicates,
         )
+    if summary.duplicates:
+        from guanxi.audit.service import Actor
+        from guanxi.dedupe.service import run
+
+        with make_sessionmaker(engine)() as session:
+            found = run(session, actor=Actor.system("demo"), auto_merge=False)
+        console.print(f"{found.queued} likely duplicate pairs queued for review")
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
         f"in {summary.seconds:.1f}s. Sign in as admin / agent / manager / sales / analyst / "

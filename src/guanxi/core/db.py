@@ -87,6 +87,27 @@ def write_transaction(session: Session) -> Iterator[Session]:
         yield session
 
 
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` primary keys for rows about to be inserted in bulk, inside a write
+    transaction.
+
+    Lets a bulk insert run as one plain ``executemany`` (SQLite cannot return generated ids
+    from one, and SQLAlchemy then inserts row by row). SQLite: the transaction holds the
+    database's write lock, so the ids after the current maximum are ours. PostgreSQL: taken
+    from the table's sequence.
+    """
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        seq = text(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "  # noqa: S608
+            "FROM generate_series(1, :n)"
+        )
+        return [int(v) for v in session.scalars(seq, {"n": count})]
+    top = session.scalar(text(f"SELECT COALESCE(MAX(id), 0) FROM {table.name}"))  # noqa: S608
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
 def serialize_writers(session: Session, lock_id: int) -> None:
     """Serialise writers of a shared sequence (e.g. the audit chain) within the transaction.
 

@@ -44,7 +44,7 @@ LABELS: dict[str, str] = {
     "incremental": N_("Incremental"),
     "name": N_("Name"),
     "phones": N_("Phone"),
-    "email": N_("Email"),
+    "email": N_("E-mail"),
     "birthday": N_("Birthday"),
     "address": N_("Address"),
 }

@@ -27,6 +27,11 @@ def clean_text(raw: str) -> str:
     collapsed and trimmed. Newlines inside a cell become single spaces."""
     if not raw:
         return ""
+    if raw.isprintable() and unicodedata.is_normalized("NFKC", raw):
+        # Most cells: nothing to fold. Printable excludes every invisible character above
+        # and every space but U+0020, so only runs of plain spaces could remain.
+        if "  " not in raw and raw[0] != " " and raw[-1] != " ":
+            return raw
     text = unicodedata.normalize("NFKC", raw)
     text = _INVISIBLE.sub("", text)
     return _SPACES.sub(" ", text).strip()

@@ -344,11 +344,21 @@ def enum_value(spec: FieldSpec, raw: str) -> str | None:
         raise TypeError(f"{spec.name} is not a coded field")
     text = clean_text(raw)
     folded = text.lower().replace(" ", "_").replace("-", "_")
-    for member in spec.enum:
-        if folded in (member.value.lower(), member.name.lower()):
-            return member.value
+    code = _codes(spec.enum).get(folded)
+    if code is not None:
+        return code
     table = VALUE_SYNONYMS.get(spec.enum.__name__, {})
     return table.get(text) or table.get(folded) or _labels().get(folded)
+
+
+@cache
+def _codes(enum: type[StrEnum]) -> dict[str, str]:
+    """An enum's codes by their lower-cased value and member name."""
+    out: dict[str, str] = {}
+    for member in enum:
+        out.setdefault(member.value.lower(), member.value)
+        out.setdefault(member.name.lower(), member.value)
+    return out
 
 
 @cache

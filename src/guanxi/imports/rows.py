@@ -81,6 +81,9 @@ class RowParser:
         self.cmap = cmap
         self.tz = tz
         self.owners = owners or {}
+        # Looked up once, not per cell: an import parses millions of cells.
+        self.kind = cmap.kind.value
+        self.columns = [(index, spec, cmap.headers[index]) for index, spec in cmap.fields.items()]
 
     def parse(self, number: int, cells: list[str]) -> ParsedRow:
         """Clean every mapped cell; problems are collected, never raised."""
@@ -106,9 +109,10 @@ class RowParser:
             )
             return out
         phone_n = 0
-        for index, spec in self.cmap.fields.items():
+        for index, spec, header in self.columns:
             raw = cells[index] if index < len(cells) else ""
-            header = self.cmap.headers[index]
+            if not raw:
+                continue
             if len(raw) > MAX_CELL:
                 out.errors.append(
                     RowError(
@@ -140,7 +144,7 @@ class RowParser:
                 # Names another record (a shipment's customer): resolved per batch.
                 out.refs[spec.name] = value
                 continue
-            if spec.name == "phone" and self.cmap.kind.value == "customers":
+            if spec.name == "phone" and self.kind == "customers":
                 for part in cleaning.split_list(text):
                     out.payload.setdefault("phones", []).append(part)
                     out.sources[("phones", phone_n)] = (header, raw)
@@ -179,7 +183,7 @@ class RowParser:
 
     def _place(self, out: ParsedRow, spec: FieldSpec, value: Any, header: str, raw: str) -> None:
         name = spec.name
-        kind = self.cmap.kind.value
+        kind = self.kind
         if kind == "customers" and name in (
             "address",
             "province",

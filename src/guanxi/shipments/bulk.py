@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
-from guanxi.core.db import table_of
+from guanxi.core.db import reserve_ids, table_of
 from guanxi.customers.bulk import RowRejection
 from guanxi.security.crypto import cipher
 from guanxi.shipments.models import Shipment, ShipmentEvent
@@ -111,11 +111,10 @@ def upsert_shipments(
         else:
             result.unchanged += len(folded[number])
     if new_rows:
-        ids = list(
-            session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), new_rows
-            ).scalars()
-        )
+        ids = reserve_ids(session, table, len(new_rows))
+        for new_row, new_id in zip(new_rows, ids, strict=True):
+            new_row["id"] = new_id
+        session.execute(insert(table), new_rows)
         session.execute(
             insert(table_of(ShipmentEvent)),
             [
