@@ -19,6 +19,7 @@ from guanxi.audit.service import Actor
 from guanxi.core.migrate import upgrade
 from guanxi.customers.schemas import CustomerCreate
 from guanxi.customers.service import create_customer
+from guanxi.dedupe.service import run as run_dedupe
 from guanxi.security.schemas import UserCreate
 from guanxi.security.service import create_user
 from tests.conftest import PASSWORD, settings_for
@@ -71,8 +72,25 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "industry": "电商",
                 "contacts": [{"name": "陈经理", "title": "物流经理", "phone": "13700137000"}],
             },
+            # The same customer again from another channel, in traditional characters.
+            {
+                "name": "張三豐",
+                "phones": ["13912345678"],
+                "email": "zsf@example.cn",
+                "addresses": [{"line": "浙江省杭州市人民大道100号"}],
+                "source": "app",
+            },
         ):
             create_customer(session, customer_in=CustomerCreate(**body), actor=agent)  # type: ignore[arg-type]
+        create_user(
+            session,
+            user_in=UserCreate(
+                username="manager", display_name="客服主管 王芳", role="manager", password=PASSWORD
+            ),  # type: ignore[arg-type]
+            actor=Actor.system("e2e"),
+        )
+        # Queue the likely duplicates for review (nothing merged automatically).
+        run_dedupe(session, actor=Actor.system("e2e"), auto_merge=False)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
