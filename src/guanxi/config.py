@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     session_hours: int = 12
     token_hours: int = 24
     max_body_bytes: int = 2 * 1024 * 1024
+    # Import uploads only (routes marked with core.web.body_limit): spreadsheets of a few
+    # million rows run to gigabytes, streamed to disk, never held in memory.
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     # Threads per process for synchronous routes (database calls). Unset: 2 on SQLite, where
     # work is CPU-bound under one GIL and more threads only contend; 8 on PostgreSQL, where
     # threads also wait on the network.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
@@ -26,9 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guanxi.core import i18n
 from guanxi.core.context import request_id
 from guanxi.core.errors import DomainError, FieldError, NotAuthenticated, ValidationFailed
+from guanxi.core.i18n import N_
 from guanxi.core.messages import ERROR_MESSAGES, PROBLEM_TITLES
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("guanxi.web")
 PROBLEM = "application/problem+json"
@@ -230,9 +233,101 @@ _SECURITY_HEADERS = [
 ]
 
 
+# Multipart framing around an uploaded file: boundaries, part headers, the small form fields.
+MULTIPART_SLACK = 64 * 1024
+FILE_TOO_LARGE = N_("The file is larger than {limit}")
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """A route's own body limit (see :func:`body_limit`): the route's path, the name of the
+    setting holding the largest file, the form field that carries it, and the page shown
+    when refused."""
+
+    path: str
+    setting: str
+    field: str
+    page: str | None = None
+
+    def file_bytes(self, request: Request) -> int:
+        """The largest file the route takes, from the running app's settings."""
+        return int(getattr(request.app.state.settings, self.setting))
+
+
+# Paths whose bodies may be larger than max_body_bytes (filled in by body_limit). Keyed by
+# the exact path, not found through the router: the middleware runs before routing.
+_BODY_LIMITS: dict[str, BodyLimit] = {}
+
+
+def body_limit(limit: BodyLimit) -> Callable[[F], F]:
+    """Let the route at ``limit.path`` take a body of up to ``settings.<limit.setting>``
+    bytes (plus multipart framing) instead of ``max_body_bytes``: file uploads.
+
+    A larger body is refused before it is read, with a 413 naming ``limit.field`` in the
+    user's language: a problem document on the API, the template ``limit.page`` (given
+    ``errors``) for a page. The route itself answers a file that is only a little too large
+    (within the framing allowance) with :func:`file_too_large`.
+    """
+    _BODY_LIMITS[limit.path] = limit
+
+    def mark(endpoint: F) -> F:
+        return endpoint
+
+    return mark
+
+
+def human_bytes(size: int) -> str:
+    """A byte count for people: ``2147483648`` -> ``2 GiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            text = f"{value:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def file_too_large(request: Request, limit: BodyLimit) -> Response:
+    """The answer to a file over ``limit``: the field named, in the user's language."""
+    lang = request_language(request)
+    message = i18n.gettext(lang, FILE_TOO_LARGE, limit=human_bytes(limit.file_bytes(request)))
+    if limit.page is not None and _wants_html(request):
+        from guanxi.web.render import render
+
+        return render(request, limit.page, status_code=413, errors={limit.field: message})
+    return problem(
+        request,
+        413,
+        "body_too_large",
+        detail=message,
+        extra={
+            "errors": [
+                {
+                    "field": limit.field,
+                    "loc": [limit.field],
+                    "code": "file_too_large",
+                    "message": message,
+                }
+            ]
+        },
+    )
+
+
+def _route_body_limit(scope: Scope) -> BodyLimit | None:
+    """The body limit of the route a request goes to, if it has its own (asked only for
+    bodies over the default limit)."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    limit = _BODY_LIMITS.get(path)
+    return limit if limit is not None and scope.get("method") == "POST" else None
+
+
 class RequestContextMiddleware:
     """Per request: an id (``X-Request-ID``), security headers, and 413 for oversized bodies.
 
+    The limit is ``max_body_bytes`` except on routes marked with :func:`body_limit`.
     Pure ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per request.
     """
 
@@ -250,11 +345,42 @@ class RequestContextMiddleware:
         # Also kept on the request state: error handlers outside this middleware read it there.
         scope.setdefault("state", {})["request_id"] = rid
         limit = self.max_body_bytes
+        route_limit: BodyLimit | None = None
+        widened = False
+
+        def widen() -> None:
+            # Past the default limit: the route may take more (an upload).
+            nonlocal limit, route_limit, widened
+            widened = True
+            route_limit = _route_body_limit(scope)
+            if route_limit is not None:
+                limit = route_limit.file_bytes(Request(scope)) + MULTIPART_SLACK
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", rid.encode("latin-1")),
+                ]
+            await send(message)
+
+        async def too_large() -> None:
+            if route_limit is None:
+                await _send_too_large(send, rid)
+            else:
+                await file_too_large(Request(scope), route_limit)(scope, receive, send_with_id)
+
         declared = headers.get(b"content-length")
         try:
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if declared is not None and not declared.isdigit():
                 await _send_too_large(send, rid)
                 return
+            if declared is not None and int(declared) > limit:
+                widen()
+                if int(declared) > limit:
+                    await too_large()
+                    return
             received = 0
 
             async def limited_receive() -> Message:
@@ -262,23 +388,16 @@ class RequestContextMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
+                    if received > limit and not widened:
+                        widen()
                     if received > limit:
                         raise _BodyTooLarge
                 return message
 
-            async def send_with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message.setdefault("headers", [])
-                    message["headers"] = [
-                        *message["headers"],
-                        (b"x-request-id", rid.encode("latin-1")),
-                    ]
-                await send(message)
-
             try:
                 await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
-                await _send_too_large(send, rid)
+                await too_large()
         finally:
             request_id.reset(token)
 
