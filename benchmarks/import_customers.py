@@ -208,7 +208,7 @@ def main() -> None:
             url = pg_database(args.pg, "guanxi_bench_import")
         else:
             url = f"sqlite:///{fresh_db(work, 'import.db')}"
-        engine = make_engine(url)
+        engine = make_engine(url, sqlite_mmap_bytes=0)  # as the CLI does
         session = make_sessionmaker(engine)()
         started = time.perf_counter()
         report = run_import(

@@ -88,7 +88,7 @@ def child(db: Path, data: Path) -> None:
     domains.load()
     settings = bench_settings(db)
     crypto.configure(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_mmap_bytes=0)  # as the CLI does
     session = make_sessionmaker(engine)()
     started = time.perf_counter()
     report = run_import(session, kind=ImportKind.shipments, path=data, actor=Actor.system("bench"))

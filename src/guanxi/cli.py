@@ -47,7 +47,8 @@ def _engine() -> Engine:
     settings = get_settings()
     domains.load()
     crypto.configure(settings)
-    return make_engine(settings.database_url)
+    # Batch commands stream over whole tables: no memory-mapped reads (see make_engine).
+    return make_engine(settings.database_url, sqlite_mmap_bytes=0)
 
 
 @db_app.command("upgrade")

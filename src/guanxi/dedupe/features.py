@@ -210,7 +210,31 @@ def load_features(
             )
     if not tables:
         return SCHEMA.empty_table()
-    return pa.concat_tables(tables)
+    return drop_common_addresses(pa.concat_tables(tables))
+
+
+# An address line shared by more customers than this (a campus, a market, an industrial
+# park written without numbers) says little about who is who, and as a blocking key it
+# would make one block of all of them: it is left out of the comparison.
+COMMON_ADDRESS = 50
+
+
+def drop_common_addresses(table: pa.Table, limit: int = COMMON_ADDRESS) -> pa.Table:
+    """Blank ``detail_n`` / ``building`` where more than ``limit`` customers share them
+    within a city."""
+    import pyarrow.compute as pc
+
+    for column in ("detail_n", "building"):
+        counts = table.group_by(["city", column]).aggregate([([], "count_all")])
+        common = counts.filter(pc.greater(counts["count_all"], limit))
+        if common.num_rows == 0:
+            continue
+        keys = pc.binary_join_element_wise(common["city"], common[column], "\x1f")
+        mine = pc.binary_join_element_wise(table["city"], table[column], "\x1f")
+        blank = pc.fill_null(pc.is_in(mine, value_set=keys), False)
+        cleaned = pc.if_else(blank, pa.scalar(None, pa.string()), table[column])
+        table = table.set_column(table.schema.get_field_index(column), column, cleaned)
+    return table
 
 
 def _load_range(session: Session, *where: Any, group_ids: list[int] | None) -> pa.Table:

@@ -53,9 +53,12 @@ def _comparisons() -> list[Any]:
                 cll.ExactMatchLevel("name_core").configure(
                     m_probability=0.12, u_probability=0.0001
                 ),
-                cll.LevenshteinLevel("name_core", 1).configure(
-                    m_probability=0.13, u_probability=0.004
-                ),
+                # One character apart (a typo) — unless the names carry numbers, where one
+                # digit makes another customer (客户000001 / 客户000002, 3号店 / 5号店).
+                cll.And(
+                    cll.LevenshteinLevel("name_core", 1),
+                    cll.CustomLevel("NOT regexp_matches(name_core_l, '[0-9]')"),
+                ).configure(m_probability=0.13, u_probability=0.004),
                 cll.ElseLevel().configure(m_probability=0.03, u_probability=0.9954),
             ],
         ),

@@ -42,6 +42,9 @@ AUTO_THRESHOLD = 0.99
 REVIEW_THRESHOLD = 0.8
 _THRESHOLDS = "Thresholds must satisfy 0 < review <= automatic <= 1"
 MERGES_PER_TRANSACTION = 100
+# Above this many new customers an incremental run scans the base instead of looking up
+# each newcomer's candidates (index lookups cost more than one pass from there on).
+INCREMENTAL_LIMIT = 2000
 
 Mover = Callable[[Session, int, int], list[int]]
 Restorer = Callable[[Session, list[int], int, int], None]
@@ -103,7 +106,17 @@ def run(
                 )
             )
         )
-        scored, looked_at = _score_new(session, new_ids, review_threshold, progress)
+        if len(new_ids) > INCREMENTAL_LIMIT:
+            # Many newcomers (a large import): one scan of the base beats looking up each
+            # newcomer's candidates; only pairs with a newcomer are kept.
+            table = features.load_features(session)
+            progress.stage("scoring")
+            scored = [
+                p for p in linkage.score_all(table, keep_from=review_threshold) if p.right > last
+            ]
+            looked_at = len(new_ids)
+        else:
+            scored, looked_at = _score_new(session, new_ids, review_threshold, progress)
     session.commit()
     progress.stage("storing")
     with write_transaction(session):

@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
 from guanxi.core.web import BodyLimit, body_limit, file_too_large, problem, request_language
-from guanxi.imports import service
+from guanxi.imports import jobs, service, uploads
 from guanxi.imports.enums import ImportKind
 from guanxi.imports.export import neutralise
 from guanxi.imports.readers import UnreadableFile
@@ -67,7 +67,7 @@ def invalid(
             "field": ".".join(str(p) for p in e.loc),
             "loc": list(e.loc),
             "code": e.code,
-            "message": service.message_in(lang, e.code, e.message, e.params or None, kind),
+            "message": uploads.message_in(lang, e.code, e.message, e.params or None, kind),
         }
         for e in errors
     ]
@@ -75,7 +75,7 @@ def invalid(
     return problem(request, 422, code, detail=detail, extra={"errors": shown})
 
 
-def upload_read(preview: service.UploadPreview, lang: str) -> UploadRead:
+def upload_read(preview: uploads.UploadPreview, lang: str) -> UploadRead:
     """The API shape of a preview, field labels in ``lang``."""
     return UploadRead(
         upload_id=preview.upload.upload_id,
@@ -92,11 +92,11 @@ def upload_read(preview: service.UploadPreview, lang: str) -> UploadRead:
         fields=[
             ImportFieldRead(
                 name=f.name,
-                label=service.field_label(lang, preview.kind, f.name),
+                label=uploads.field_label(lang, preview.kind, f.name),
                 required=f.required,
                 many=f.many,
             )
-            for f in service.import_fields(preview.kind)
+            for f in uploads.import_fields(preview.kind)
         ],
     )
 
@@ -162,14 +162,14 @@ def upload(request: Request, user: Importer, form: ParsedForm) -> UploadRead | R
     be mapped to."""
     kind, file = upload_fields(form)
     try:
-        preview = service.receive_upload(
+        preview = uploads.receive_upload(
             file.file,
             file_name=file.filename or "",
             kind=kind,
             directory=uploads_dir(request),
             max_bytes=request.app.state.settings.max_upload_bytes,
         )
-    except service.UploadTooLarge:
+    except uploads.UploadTooLarge:
         return file_too_large(request, UPLOAD_LIMIT)
     except UnreadableFile as exc:
         return invalid(request, exc, kind)
@@ -184,9 +184,9 @@ def start_job(
     once with the job, whose progress ``GET /jobs/{id}`` reports. Starting a file whose
     import did not finish resumes that job."""
     try:
-        job = service.launch(
+        job = jobs.launch(
             session,
-            runner=service.runner(request.app.state),
+            runner=jobs.runner(request.app.state),
             directory=uploads_dir(request),
             upload_id=body.upload_id,
             kind=body.kind,
@@ -197,7 +197,7 @@ def start_job(
         )
     except (ValidationFailed, UnreadableFile) as exc:
         return invalid(request, exc, body.kind)
-    return service.to_read(job, lang=request_language(request))
+    return jobs.to_read(job, lang=request_language(request))
 
 
 @router.get("/jobs", response_model=ImportJobPage)
@@ -210,8 +210,8 @@ def list_jobs(
 ) -> ImportJobPage:
     """Recent import jobs, newest first (``mine``: only those you started)."""
     lang = request_language(request)
-    jobs = service.list_jobs(session, created_by=user.id if mine else None, limit=limit)
-    return ImportJobPage(items=[service.to_read(j, lang=lang) for j in jobs])
+    recent = jobs.list_jobs(session, created_by=user.id if mine else None, limit=limit)
+    return ImportJobPage(items=[jobs.to_read(j, lang=lang) for j in recent])
 
 
 @router.get("/jobs/{job_id}", response_model=ImportJobRead)
@@ -223,7 +223,7 @@ def get_job(
     errors: Annotated[int, Query(ge=0, le=1000, description="first rejected rows listed")] = 20,
 ) -> ImportJobRead:
     """A job's status, counts, rows per second, time left and first rejected rows."""
-    return service.read_job(session, job_id=job_id, lang=request_language(request), errors=errors)
+    return jobs.read_job(session, job_id=job_id, lang=request_language(request), errors=errors)
 
 
 @router.get(
@@ -234,7 +234,7 @@ def get_job(
 def error_csv(job_id: PathId, request: Request, session: SessionDep, user: Importer) -> Response:
     """Every rejected row of a job as CSV (UTF-8 with BOM, for Excel): row, column, masked
     value, code and the message in the user's language."""
-    job = service.get_job(session, job_id=job_id)
+    job = jobs.get_job(session, job_id=job_id)
     kind = ImportKind(job.kind) if job.kind in ImportKind._value2member_map_ else None
     lang = request_language(request)
     # Streamed with a session of its own: the request's may be closed before the body is sent.
@@ -253,7 +253,7 @@ def error_csv(job_id: PathId, request: Request, session: SessionDep, user: Impor
                         neutralise(e.column or ""),
                         neutralise(e.value or ""),
                         e.code,
-                        service.message_in(lang, e.code, e.message, kind=kind),
+                        uploads.message_in(lang, e.code, e.message, kind=kind),
                     ]
                 )
                 if n % 1000 == 0:

@@ -64,12 +64,17 @@ def import_command(
     errors_csv: Path | None,
     as_user: str | None,
     batch_rows: int,
+    dedupe: bool = True,
 ) -> int:
-    """Run one import; returns the exit status (0 all rows in, 3 some rejected, 2 unreadable)."""
+    """Run one import; returns the exit status (0 all rows in, 3 some rejected, 2 unreadable).
+
+    After customers are imported, the new ones are checked against the base (an
+    incremental de-duplication run) unless ``dedupe`` is off.
+    """
     from guanxi.cli import _engine
     from guanxi.config import get_settings
     from guanxi.core.db import make_sessionmaker
-    from guanxi.imports.service import job_errors, run_import
+    from guanxi.imports.service import check_new_customers, job_errors, run_import
 
     try:
         overrides = load_mapping(mapping) if mapping else None
@@ -110,6 +115,8 @@ def import_command(
                 batch_rows=batch_rows,
                 progress=tick,
             )
+        if dedupe and kind is ImportKind.customers and not dry_run and report.imported:
+            report.duplicates = check_new_customers(session, actor)
         if errors_csv is not None and report.job_id is not None:
             write_error_csv(errors_csv, list(job_errors(session, report.job_id)))
         elif errors_csv is not None:
@@ -140,6 +147,12 @@ def import_command(
         if report.errors_total > 20:
             more = report.errors_total - 20
             console.print(f"  … {more:,} more (--errors-csv FILE writes them all)")
+        if report.duplicates:
+            d = report.duplicates
+            console.print(
+                f"duplicate check of {d['checked']:,} new customers: {d['auto_merged']:,} "
+                f"merged automatically, {d['queued']:,} waiting for review (guanxi dedupe queue)"
+            )
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -283,6 +296,9 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--as", help="user the import is recorded under")
         ] = None,
         batch_rows: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+        dedupe: Annotated[
+            bool, typer.Option(help="check new customers for duplicates afterwards")
+        ] = True,
     ) -> None:
         """Import customers, contact persons or shipments from a file.
 
@@ -290,6 +306,6 @@ def register(app: typer.Typer) -> None:
         2 the file could not be read.
         """
         status = import_command(
-            kind, file, mapping, dry_run, json_out, errors_csv, as_user, batch_rows
+            kind, file, mapping, dry_run, json_out, errors_csv, as_user, batch_rows, dedupe
         )
         raise typer.Exit(status)

@@ -14,7 +14,7 @@ from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
 from guanxi.core.web import BodyLimit, body_limit, human_bytes, request_language
-from guanxi.imports import service
+from guanxi.imports import jobs, service, uploads
 from guanxi.imports.api import ParsedForm, uploads_dir
 from guanxi.imports.enums import ImportKind
 from guanxi.imports.readers import UnreadableFile
@@ -53,7 +53,7 @@ def _messages(lang: str, errors: list[FieldError], kind: ImportKind | None) -> d
     out: dict[str, str] = {}
     for e in errors:
         key = ".".join(str(p) for p in e.loc)
-        text = service.message_in(lang, e.code, e.message, e.params or None, kind)
+        text = uploads.message_in(lang, e.code, e.message, e.params or None, kind)
         out[key] = f"{out[key]}; {text}" if key in out else text
     return out
 
@@ -70,7 +70,7 @@ def _index(
     kind: str = ImportKind.customers.value,
     status_code: int = 200,
 ) -> Response:
-    jobs = service.list_jobs(session, limit=20)
+    recent = jobs.list_jobs(session, limit=20)
     names = {u.id: u.display_name for u in list_users(session)}
     lang = request_language(request)
     return render(
@@ -82,7 +82,7 @@ def _index(
         kind_options=[(k.value, i18n.gettext(lang, label)) for k, label in KIND_LABELS.items()],
         kinds=KIND_LABELS,
         statuses=STATUS_LABELS,
-        jobs=[service.to_read(j, lang=lang) for j in jobs],
+        jobs=[jobs.to_read(j, lang=lang) for j in recent],
         names=names,
         max_size=human_bytes(request.app.state.settings.max_upload_bytes),
     )
@@ -90,15 +90,15 @@ def _index(
 
 def _preview(
     request: Request,
-    preview: service.UploadPreview,
+    preview: uploads.UploadPreview,
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     lang = request_language(request)
     fields = [
-        (f, service.field_label(lang, preview.kind, f.name))
-        for f in service.import_fields(preview.kind)
+        (f, uploads.field_label(lang, preview.kind, f.name))
+        for f in uploads.import_fields(preview.kind)
     ]
     return render(
         request,
@@ -114,9 +114,9 @@ def _preview(
     )
 
 
-def _missing(lang: str, preview: service.UploadPreview) -> list[str]:
+def _missing(lang: str, preview: uploads.UploadPreview) -> list[str]:
     return [
-        service.message_in(
+        uploads.message_in(
             lang,
             "mapping_required",
             "",
@@ -154,20 +154,20 @@ def upload(request: Request, session: SessionDep, user: Importer, form: ParsedFo
     if chosen is None:
         errors["kind"] = i18n.gettext(lang, "Choose what the file holds")
     if not isinstance(file, UploadFile) or not file.filename:
-        errors["file"] = service.message_in(
-            lang, "upload_missing", service.MESSAGES["upload_missing"], {}
+        errors["file"] = uploads.message_in(
+            lang, "upload_missing", uploads.MESSAGES["upload_missing"], {}
         )
     if errors or chosen is None or not isinstance(file, UploadFile):
         return _index(request, session, errors=errors, kind=kind, status_code=422)
     try:
-        preview = service.receive_upload(
+        preview = uploads.receive_upload(
             file.file,
             file_name=file.filename or "",
             kind=chosen,
             directory=uploads_dir(request),
             max_bytes=request.app.state.settings.max_upload_bytes,
         )
-    except service.UploadTooLarge:
+    except uploads.UploadTooLarge:
         message = i18n.gettext(
             lang,
             "The file is larger than {limit}",
@@ -175,7 +175,7 @@ def upload(request: Request, session: SessionDep, user: Importer, form: ParsedFo
         )
         return _index(request, session, errors={"file": message}, kind=kind, status_code=413)
     except UnreadableFile as exc:
-        message = service.message_in(lang, exc.code, exc.message)
+        message = uploads.message_in(lang, exc.code, exc.message)
         return _index(request, session, errors={"file": message}, kind=kind, status_code=422)
     return RedirectResponse(
         f"/imports/uploads/{preview.upload.upload_id}?kind={chosen.value}", status_code=303
@@ -184,13 +184,13 @@ def upload(request: Request, session: SessionDep, user: Importer, form: ParsedFo
 
 def _load_preview(
     request: Request, upload_id: str, kind: str, overrides: dict[str, str | None] | None = None
-) -> service.UploadPreview:
+) -> uploads.UploadPreview:
     """The preview of a stored upload; ValidationFailed / UnreadableFile as the service's."""
     chosen = _kind(kind)
     if chosen is None:
         raise ValidationFailed([FieldError(("kind",), "enum", "Unknown value")])
-    upload = service.load_upload(uploads_dir(request), upload_id)
-    return service.preview_upload(upload, kind=chosen, overrides=overrides)
+    upload = uploads.load_upload(uploads_dir(request), upload_id)
+    return uploads.preview_upload(upload, kind=chosen, overrides=overrides)
 
 
 @router.get("/imports/uploads/{upload_id}", response_class=HTMLResponse)
@@ -210,7 +210,7 @@ def upload_preview(
         shown = {"file": "; ".join(_messages(lang, exc.errors, None).values())}
         return _index(request, session, errors=shown, status_code=404)
     except UnreadableFile as exc:
-        message = service.message_in(lang, exc.code, exc.message)
+        message = uploads.message_in(lang, exc.code, exc.message)
         return _index(request, session, errors={"file": message}, status_code=422)
     return _preview(request, preview)
 
@@ -231,7 +231,7 @@ def check_mapping(
     except ValidationFailed as exc:
         problems = list(_messages(lang, exc.errors, chosen).values())
     except UnreadableFile as exc:
-        problems = [service.message_in(lang, exc.code, exc.message)]
+        problems = [uploads.message_in(lang, exc.code, exc.message)]
     else:
         problems = _missing(lang, preview)
     return render(request, "imports/_mapping_status.html", problems=problems)
@@ -249,9 +249,9 @@ def start_job(request: Request, session: SessionDep, user: Importer, form: Parse
     try:
         if chosen is None:
             raise ValidationFailed([FieldError(("kind",), "enum", "Unknown value")])
-        job = service.launch(
+        job = jobs.launch(
             session,
-            runner=service.runner(request.app.state),
+            runner=jobs.runner(request.app.state),
             directory=uploads_dir(request),
             upload_id=upload_id,
             kind=chosen,
@@ -262,7 +262,7 @@ def start_job(request: Request, session: SessionDep, user: Importer, form: Parse
         )
     except (ValidationFailed, UnreadableFile) as exc:
         if isinstance(exc, UnreadableFile):
-            errors = {"file": service.message_in(lang, exc.code, exc.message)}
+            errors = {"file": uploads.message_in(lang, exc.code, exc.message)}
         else:
             errors = _messages(lang, exc.errors, chosen)
         try:
@@ -284,12 +284,12 @@ def _duration(seconds: float) -> str:
 
 def _job_context(request: Request, session: Any, job_id: int) -> dict[str, Any]:
     lang = request_language(request)
-    job = service.read_job(session, job_id=job_id, lang=lang, errors=FIRST_ERRORS)
-    stored = service.get_job(session, job_id=job_id)
+    job = jobs.read_job(session, job_id=job_id, lang=lang, errors=FIRST_ERRORS)
+    stored = jobs.get_job(session, job_id=job_id)
     # After a clean dry run, the same file can be imported with the same columns at once.
     again = None
     if job.dry_run and job.state == "finished":
-        again = service.upload_id_of(stored, uploads_dir(request))
+        again = uploads.upload_id_of(stored, uploads_dir(request))
     return {
         "job": job,
         "kinds": KIND_LABELS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -181,7 +182,6 @@ def test_undo_keeps_a_field_edited_after_the_merge(
 
 
 def test_merge_refuses_bad_requests(db: Session, make_customer: Any, make_user: Any) -> None:
-    import pytest
 
     from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 
@@ -252,9 +252,12 @@ def test_run_merges_sure_pairs_and_queues_the_grey_zone(
     assert (rerun.auto_merged, rerun.queued) == (0, 0)
 
 
+@pytest.mark.parametrize("limit", [2000, 1], ids=["lookups", "scan"])
 def test_incremental_run_scores_only_new_customers(
-    db: Session, make_customer: Any, make_user: Any
+    db: Session, make_customer: Any, make_user: Any, limit: int, monkeypatch: Any
 ) -> None:
+    # Both ways of finding a newcomer's candidates: index lookups, or a scan of the base.
+    monkeypatch.setattr(service, "INCREMENTAL_LIMIT", limit)
     make_customer(
         name="孙丽", phones=["13800138000"], addresses=[{"line": "浙江省杭州市西湖区文三路1号"}]
     )
@@ -323,3 +326,19 @@ def test_planted_duplicates_are_found(committed_engine: Engine) -> None:
 def summary_archived(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(text("SELECT COUNT(*) FROM customer WHERE status <> 'active'")))
+
+
+def test_a_shared_address_and_numbered_names_are_not_one_customer(
+    db: Session, make_customer: Any, make_user: Any
+) -> None:
+    # A market written without numbers, and shop names one digit apart: sixty customers.
+    for i in range(60):
+        make_customer(
+            name=f"客户{i:06d}",
+            addresses=[{"line": "浙江省杭州市临平区南苑街道"}],
+            phones=[f"139{i:08d}"],
+        )
+    table = features.load_features(db)
+    assert set(table.column("detail_n").to_pylist()) == {None}  # too common to compare
+    run = service.run(db, actor=BOT)
+    assert (run.candidates, run.auto_merged, run.queued) == (0, 0, 0)

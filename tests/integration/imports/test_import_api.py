@@ -133,7 +133,7 @@ class Live:
 @pytest.fixture
 def live(committed_engine: Engine, tmp_path: Path) -> Iterator[Live]:
     from guanxi.app import create_app
-    from guanxi.imports.service import runner
+    from guanxi.imports.jobs import runner
 
     url = committed_engine.url.render_as_string(hide_password=False)
     app = create_app(settings_for(url, tmp_path / "data"))
@@ -327,12 +327,12 @@ def test_mapping_overrides_and_jobs_are_shared_between_importers(live: Live) -> 
 
 
 def test_a_job_that_breaks_is_marked_failed(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    from guanxi.imports import service
+    from guanxi.imports import jobs
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("row 3: 13912345678 could not be written")
 
-    monkeypatch.setattr(service, "run_import", broken)
+    monkeypatch.setattr(jobs, "run_import", broken)
     _, headers = live.login("manager")
     upload_id = upload(live.client, headers, gb18030_csv()).json()["upload_id"]
     resp = live.client.post(

@@ -100,3 +100,25 @@ def test_export_command(cli_db: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert xlsx.read_bytes()[:2] == b"PK"
+
+
+def test_new_customers_are_checked_for_duplicates(cli_db: Path) -> None:
+    runner = CliRunner()
+    first = _csv(cli_db / "first.csv", [["客户名称", "手机"], ["张三丰", "13912345678"]])
+    report = json.loads(runner.invoke(app, ["import", "customers", str(first), "--json"]).stdout)
+    assert report["duplicates"] == {"checked": 1, "auto_merged": 0, "queued": 0}
+    # The same person from another channel, in traditional characters, plus a stranger.
+    second = _csv(
+        cli_db / "second.csv",
+        [["客户名称", "手机"], ["張三豐", "139 1234 5678"], ["李四", "13812345678"]],
+    )
+    result = runner.invoke(app, ["import", "customers", str(second), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["imported"] == 2
+    assert report["duplicates"] == {"checked": 2, "auto_merged": 1, "queued": 0}
+    off = _csv(cli_db / "third.csv", [["客户名称", "手机"], ["王五", "13712345678"]])
+    quiet = json.loads(
+        runner.invoke(app, ["import", "customers", str(off), "--json", "--no-dedupe"]).stdout
+    )
+    assert (quiet["imported"], quiet["duplicates"]) == (1, None)
