@@ -582,13 +582,12 @@ def undo_merge(session: Session, *, merge_id: int, actor: Actor) -> UndoResult:
             raise NotFound("merge not found", merge_id=merge_id)
         if merge.undone_at is not None:
             raise Conflict("merge_undone", field="merge_id")
-        later = session.scalar(
-            select(CustomerMerge.id).where(
-                CustomerMerge.survivor_id == merge.merged_id,
-                CustomerMerge.undone_at.is_(None),
-            )
+        # The survivor merged into a third record since: its rows have moved on, so that
+        # later merge is undone first (each undo then finds its rows where it left them).
+        survivor_status = session.scalar(
+            select(Customer.status).where(Customer.id == merge.survivor_id)
         )
-        if later is not None:  # pragma: no cover - a merged record never survives a merge
+        if survivor_status == CustomerStatus.merged.value:
             raise Conflict("merge_chained", field="merge_id")
         kept = merging.unmerge_rows(
             session,

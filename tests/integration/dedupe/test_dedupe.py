@@ -342,3 +342,24 @@ def test_a_shared_address_and_numbered_names_are_not_one_customer(
     assert set(table.column("detail_n").to_pylist()) == {None}  # too common to compare
     run = service.run(db, actor=BOT)
     assert (run.candidates, run.auto_merged, run.queued) == (0, 0, 0)
+
+
+def test_undo_in_reverse_order_of_a_chain(db: Session, make_customer: Any, make_user: Any) -> None:
+    from guanxi.core.errors import Conflict
+
+    a = make_customer(name="甲", phones=["13500000001"])
+    b = make_customer(name="乙", phones=["13500000002"], tags=["VIP"])
+    c = make_customer(name="丙", phones=["13500000003"])
+    before = _children(db)
+    first = service.merge_customers(db, survivor_id=b.id, duplicate_id=c.id, fields=None, actor=BOT)
+    second = service.merge_customers(
+        db, survivor_id=a.id, duplicate_id=b.id, fields=None, actor=BOT
+    )
+    # c's phone went to b, then with b's to a: undoing the first merge now would find
+    # nothing on b, so it is refused until the second is undone.
+    with pytest.raises(Conflict) as chained:
+        service.undo_merge(db, merge_id=first.id, actor=BOT)
+    assert chained.value.message == "merge_chained"
+    service.undo_merge(db, merge_id=second.id, actor=BOT)
+    service.undo_merge(db, merge_id=first.id, actor=BOT)
+    assert _children(db) == before
