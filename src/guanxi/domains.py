@@ -20,10 +20,13 @@ def load_models() -> None:
 def load() -> None:
     """Load the models and register the hooks one domain offers another."""
     load_models()
+    from guanxi.customers.bulk import register_survivor_resolver
     from guanxi.customers.queries import register_exact_resolver
-    from guanxi.dedupe.service import register_mover
+    from guanxi.dedupe.service import register_mover, survivors_of
     from guanxi.shipments.service import customers_by_waybill, move_to_customer, return_to_customer
 
     register_exact_resolver(customers_by_waybill)
     # A merge of duplicate customers takes their shipments along (and back on undo).
     register_mover("shipment", move_to_customer, return_to_customer)
+    # A file naming a merged customer (by its customer number) updates the survivor.
+    register_survivor_resolver(survivors_of)

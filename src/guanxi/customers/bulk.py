@@ -15,7 +15,7 @@ what an import changed; creations are audited once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -151,8 +151,39 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
+# Registered by the de-duplication domain (guanxi.domains.load): the survivor of each merged
+# record among the given ids, so a file naming a merged customer updates the one that stays.
+SurvivorResolver = Callable[[Session, list[int]], dict[int, int]]
+_survivor_resolvers: list[SurvivorResolver] = []
+
+
+def register_survivor_resolver(resolver: SurvivorResolver) -> None:
+    """Let imports follow merges (the customers domain cannot import de-duplication)."""
+    if resolver not in _survivor_resolvers:
+        _survivor_resolvers.append(resolver)
+
+
 def _existing(session: Session, drafts: list[_Draft]) -> dict[tuple[str, str], int]:
-    """Stored customers for every key of the batch (lowest id wins)."""
+    """Stored customers for every key of the batch (lowest id wins); a merged record is
+    replaced by its survivor."""
+    found = _existing_keys(session, drafts)
+    for resolve in _survivor_resolvers:
+        survivors = resolve(session, sorted(set(found.values())))
+        if survivors:
+            found = {key: survivors.get(cid, cid) for key, cid in found.items()}
+    return found
+
+
+def _survivor(session: Session, customer_id: int) -> int:
+    """The record a (possibly merged) customer lives on in now."""
+    for resolve in _survivor_resolvers:
+        found = resolve(session, [customer_id]).get(customer_id)
+        if found is not None:
+            return found
+    return customer_id
+
+
+def _existing_keys(session: Session, drafts: list[_Draft]) -> dict[tuple[str, str], int]:
     wanted: dict[str, set[str]] = {}
     for draft in drafts:
         for kind, key in draft.keys():
@@ -391,9 +422,17 @@ def _apply(
     }
     clash = _kind_clash(kind, identifiers)
     new_number = draft.scalars.get("external_id")
+    keep_number = True
     if clash is None and new_number and customer.external_id is None:
         holder = session.scalar(select(Customer.id).where(Customer.external_id == new_number))
-        if holder is not None and holder != customer.id:
+        if (
+            holder is not None
+            and holder != customer.id
+            and _survivor(session, holder) == customer.id
+        ):
+            # The number belongs to a record merged into this one: it stays with that record.
+            keep_number = False
+        elif holder is not None and holder != customer.id:
             clash = RowRejection(
                 0,
                 "external_id",
@@ -406,6 +445,8 @@ def _apply(
         return
     before = service.snapshot(customer)
     for name, value in draft.scalars.items():
+        if name == "external_id" and not keep_number:
+            continue
         if name == "external_id" and customer.external_id and customer.external_id != value:
             continue  # a customer number never silently changes: that is a different record
         if getattr(customer, name) != value:

@@ -513,6 +513,8 @@ def merge_customers(
             if len(merging.read_pair(session, survivor_id, duplicate_id)) < 2:
                 raise NotFound("customer not found")
             raise Conflict("merge_not_active", field="survivor_id")
+    # Rows changed under the ORM's feet (Core statements): loaded customers must re-read.
+    session.expire_all()
     return merge
 
 
@@ -625,6 +627,7 @@ def undo_merge(session: Session, *, merge_id: int, actor: Actor) -> UndoResult:
             before={"status": CustomerStatus.merged.value},
             after={"status": merge.merged_status, "merge_id": merge.id},
         )
+    session.expire_all()
     return UndoResult(merge, kept)
 
 
@@ -750,6 +753,31 @@ def merges_of(session: Session, customer_id: int) -> list[CustomerMerge]:
             .order_by(CustomerMerge.id.desc())
         )
     )
+
+
+def survivors_of(session: Session, ids: list[int]) -> dict[int, int]:
+    """For each merged customer among ``ids``, the record it lives on in now (chains
+    followed: A merged into B, then B into C, gives A -> C). Others are left out."""
+    edges: dict[int, int] = {}
+    queried: set[int] = set()
+    frontier = sorted(set(ids))
+    while frontier:
+        queried.update(frontier)
+        for part in _chunks(frontier):
+            for merged, survivor in session.execute(
+                select(CustomerMerge.merged_id, CustomerMerge.survivor_id).where(
+                    CustomerMerge.merged_id.in_(part), CustomerMerge.undone_at.is_(None)
+                )
+            ):
+                edges[merged] = survivor
+        frontier = sorted(set(edges.values()) - queried)
+    out: dict[int, int] = {}
+    for origin in set(ids) & edges.keys():
+        target = edges[origin]
+        while target in edges:  # a merged record is never a survivor again: no cycles
+            target = edges[target]
+        out[origin] = target
+    return out
 
 
 def get_merge(session: Session, merge_id: int) -> CustomerMerge:

@@ -363,3 +363,22 @@ def test_undo_in_reverse_order_of_a_chain(db: Session, make_customer: Any, make_
     service.undo_merge(db, merge_id=second.id, actor=BOT)
     service.undo_merge(db, merge_id=first.id, actor=BOT)
     assert _children(db) == before
+
+
+def test_an_import_naming_a_merged_customer_updates_the_survivor(
+    db: Session, make_customer: Any, make_user: Any
+) -> None:
+    from guanxi.customers.bulk import upsert_customers
+
+    a = make_customer(name="冯十", external_id="X001", phones=["13600000001"])
+    b = make_customer(name="冯十", phones=["13600000002"])
+    c = make_customer(name="冯十", phones=["13600000003"])
+    service.merge_customers(db, survivor_id=b.id, duplicate_id=a.id, fields=None, actor=BOT)
+    service.merge_customers(db, survivor_id=c.id, duplicate_id=b.id, fields=None, actor=BOT)
+    assert service.survivors_of(db, [a.id, b.id, c.id]) == {a.id: c.id, b.id: c.id}
+    row = CustomerCreate(name="冯十", external_id="X001", industry="物流")  # type: ignore[call-arg]
+    result = upsert_customers(db, [(2, row)], actor=BOT, job_id=0)
+    assert (result.created, result.updated) == (0, 1)
+    db.expire_all()
+    assert db.get(Customer, c.id).industry == "物流"  # type: ignore[union-attr]
+    assert db.get(Customer, a.id).industry is None  # type: ignore[union-attr]
