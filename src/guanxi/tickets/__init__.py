@@ -1,0 +1,1 @@
+"""Service desk: tickets, SLAs on China's working calendar, ownership, claims (issue #4)."""
