@@ -27,9 +27,10 @@ DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(9, 0), time(18, 0)),)
 @lru_cache(maxsize=64)
 def _official(year: int) -> tuple[frozenset[date], frozenset[date]]:
     """(days off, weekend days worked) of one year from the ``holidays`` data."""
-    cn = holidays.China(years=year)
+    cn = holidays.country_holidays("CN", years=year)
     off = frozenset(d for d in cn if d.year == year)
-    worked = frozenset(d for d in cn.weekend_workdays if d.year == year)
+    # Weekend days worked in lieu (调休): the China calendar's own attribute.
+    worked = frozenset(d for d in getattr(cn, "weekend_workdays", ()) if d.year == year)
     return off, worked
 
 

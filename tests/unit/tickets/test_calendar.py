@@ -102,7 +102,7 @@ def test_clock_pauses_while_waiting_on_the_customer_and_resumes_on_reopen() -> N
 
 def test_no_negative_time() -> None:
     assert CAL.seconds_between(at(3, 3, 10), at(3, 2, 10)) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         CAL.add(at(3, 2, 10), -1)
     assert CAL.add(at(3, 2, 10), 0) == at(3, 2, 10)
     assert CAL.add(at(3, 2, 20), 0) == at(3, 3, 9)  # zero time still waits for opening
