@@ -13,7 +13,8 @@ def load_models() -> None:
     import guanxi.dedupe.models
     import guanxi.imports.models
     import guanxi.security.models
-    import guanxi.shipments.models  # noqa: F401
+    import guanxi.shipments.models
+    import guanxi.tickets.models  # noqa: F401
 
 
 @cache

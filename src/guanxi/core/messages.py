@@ -92,6 +92,13 @@ ERROR_MESSAGES: dict[str, str] = {
     "pair_decided": N_("This pair has already been decided"),
     "merge_undone": N_("This merge has already been undone"),
     "merge_chained": N_("Undo the later merge of this customer first"),
+    # service desk
+    "waybill_unknown": N_("No shipment has this waybill"),
+    "ticket_taken": N_("Someone else has already taken this ticket"),
+    "ticket_transition": N_("Not possible while the ticket is {status}"),
+    "ticket_reopen_window": N_("A closed ticket can only be reopened within {days} days"),
+    "ticket_use_handover": N_("Use take or hand-over to assign"),
+    "ticket_receiver": N_("This user cannot work tickets"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

@@ -174,7 +174,8 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = None
         code = exc.code
         if exc.status == 409 and "field" in exc.params:
-            errors = [FieldError((exc.params["field"],), exc.message, exc.message)]
+            extra = {k: v for k, v in exc.params.items() if k != "field"}
+            errors = [FieldError((exc.params["field"],), exc.message, exc.message, extra)]
         if _wants_html(request) and exc.status in (403, 404):
             from guanxi.web.render import render_error
 

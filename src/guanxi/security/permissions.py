@@ -24,6 +24,11 @@ class Permission(StrEnum):
     data_quality = "data.quality"
     # Merge duplicate customers (and undo a merge), work the duplicate review queue.
     customer_merge = "customer.merge"
+    # Service desk: read tickets, work them (take, reply, resolve), supervise (step in,
+    # reassign).
+    ticket_read = "ticket.read"
+    ticket_write = "ticket.write"
+    ticket_manage = "ticket.manage"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -56,6 +61,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.data_import,
             P.data_quality,
             P.customer_merge,
+            P.ticket_read,
+            P.ticket_write,
+            P.ticket_manage,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
@@ -69,6 +77,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.customer_read_all,
             P.customer_write,
             P.customer_reveal,
+            P.ticket_read,
+            P.ticket_write,
             P.shipment_read,
             P.shipment_write,
         }

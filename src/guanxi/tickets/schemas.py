@@ -1,0 +1,104 @@
+"""JSON shapes of tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from guanxi.tickets.enums import Severity, TicketAction, TicketChannel, TicketType
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class TicketCreate(BaseModel):
+    """A new ticket as an agent (or the API) records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: TicketType
+    channel: TicketChannel
+    customer_id: Annotated[int, Field(gt=0)] | None = None
+    waybill_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-]{6,40}$")] | None = None
+    category: Annotated[str, StringConstraints(max_length=50)] | None = None
+    severity: Severity = Severity.minor
+    subject: Text200
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class TicketActionIn(BaseModel):
+    """A step of the workflow, with the reply or note that goes with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: TicketAction
+    note: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    # True: a reply the customer sees; False: an internal note.
+    reply: bool = False
+    version: Annotated[int, Field(gt=0)]
+
+
+class HandOverIn(BaseModel):
+    """A formal hand-over (首问负责制): to whom, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_user_id: Annotated[int, Field(gt=0)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+
+
+class SlaRead(BaseModel):
+    """One service-level target of a ticket: when it falls due and whether it was met."""
+
+    target: str
+    hours: float
+    business_hours: bool
+    due_at: datetime | None
+    met_at: datetime | None
+    breached: bool
+    paused: bool
+
+
+class TicketEventRead(BaseModel):
+    """One step on the ticket's timeline."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: datetime
+    actor_id: int | None
+    action: str
+    from_status: str | None
+    to_status: str
+    to_user_id: int | None
+    note: str | None
+    internal: bool
+
+
+class TicketRead(BaseModel):
+    """A ticket with its service levels and timeline."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    type: str
+    channel: str
+    customer_id: int | None
+    waybill_no: str | None
+    category: str | None
+    severity: str
+    priority: str
+    subject: str
+    description: str | None
+    status: str
+    owner_id: int | None
+    first_owner_id: int | None
+    created_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    reopened: int
+    version: int
+    sla: list[SlaRead] = []
+    events: list[TicketEventRead] = []
