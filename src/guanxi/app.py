@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.security import api as security_api
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
+    from guanxi.tickets import api as tickets_api
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
     from guanxi.workspace import pages as workspace_pages
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shipments_api,
         imports_api,
         dedupe_api,
+        tickets_api,
     ):
         app.include_router(module.router)
     for module in (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -38,7 +38,7 @@ from guanxi.tickets.enums import (
     next_status,
 )
 from guanxi.tickets.models import Ticket, TicketEvent
-from guanxi.tickets.schemas import SlaRead, TicketCreate
+from guanxi.tickets.schemas import SlaRead, TicketCreate, TicketEventRead, TicketRead
 
 # A closed ticket can be reopened this many days after closing ("not satisfied").
 REOPEN_DAYS = 7
@@ -377,3 +377,73 @@ def hand_over(
             after={"owner_id": to_user_id, "reason": reason},
         )
     return ticket
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def calendar_for(timezone: str) -> BusinessCalendar:
+    """The service desk's working calendar (team calendars come with routing)."""
+    from zoneinfo import ZoneInfo
+
+    return BusinessCalendar(tz=ZoneInfo(timezone))
+
+
+def to_read(
+    ticket: Ticket,
+    events: list[TicketEvent],
+    now: datetime,
+    calendar: BusinessCalendar,
+    *,
+    with_events: bool = True,
+) -> TicketRead:
+    """A ticket with its SLA figures (and its timeline)."""
+    read = TicketRead.model_validate(ticket)
+    read.sla = sla(ticket, events, now, calendar)
+    read.events = [TicketEventRead.model_validate(e) for e in events] if with_events else []
+    return read
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """Queue filters: mine, unassigned, one status, one customer; open ones by default."""
+
+    owner_id: int | None = None
+    unassigned: bool = False
+    status: TicketStatus | None = None
+    customer_id: int | None = None
+    include_done: bool = False
+
+
+def list_tickets(
+    session: Session,
+    *,
+    filters: TicketFilters,
+    now: datetime,
+    calendar: BusinessCalendar,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[TicketRead]:
+    """A queue page, urgent first then oldest first, each ticket with its SLA countdowns."""
+    stmt = select(Ticket)
+    if filters.owner_id is not None:
+        stmt = stmt.where(Ticket.owner_id == filters.owner_id)
+    if filters.unassigned:
+        stmt = stmt.where(Ticket.owner_id.is_(None))
+    if filters.status is not None:
+        stmt = stmt.where(Ticket.status == filters.status.value)
+    elif not filters.include_done:
+        stmt = stmt.where(Ticket.status.not_in([s.value for s in DONE]))
+    if filters.customer_id is not None:
+        stmt = stmt.where(Ticket.customer_id == filters.customer_id)
+    rank = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Ticket.priority, else_=4)
+    tickets = list(session.scalars(stmt.order_by(rank, Ticket.id).limit(limit).offset(offset)))
+    by_ticket: dict[int, list[TicketEvent]] = {t.id: [] for t in tickets}
+    if tickets:
+        for event in session.scalars(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id.in_(list(by_ticket)))
+            .order_by(TicketEvent.id)
+        ):
+            by_ticket[event.ticket_id].append(event)
+    return [to_read(t, by_ticket[t.id], now, calendar, with_events=False) for t in tickets]

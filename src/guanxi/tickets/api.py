@@ -1,0 +1,115 @@
+"""JSON routes of the service desk (``/api/v1/tickets``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from guanxi.core import clock
+from guanxi.core.ids import PathId, QueryId
+from guanxi.security.deps import SessionDep, require
+from guanxi.security.models import User
+from guanxi.security.permissions import Permission
+from guanxi.tickets import service
+from guanxi.tickets.calendar import BusinessCalendar
+from guanxi.tickets.enums import TicketStatus
+from guanxi.tickets.schemas import HandOverIn, TicketActionIn, TicketCreate, TicketRead
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+Reader = Annotated[User, require(Permission.ticket_read)]
+Worker = Annotated[User, require(Permission.ticket_write)]
+
+
+def _calendar(request: Request) -> BusinessCalendar:
+    return service.calendar_for(request.app.state.settings.timezone)
+
+
+def _read(request: Request, session: SessionDep, ticket_id: int) -> TicketRead:
+    ticket = service.get_ticket(session, ticket_id)
+    events = service.events_of(session, ticket_id)
+    return service.to_read(ticket, events, clock.now(), _calendar(request))
+
+
+@router.post("", response_model=TicketRead, status_code=201)
+def create_ticket(
+    body: TicketCreate, request: Request, session: SessionDep, user: Worker
+) -> TicketRead:
+    """Record a ticket (complaint, inquiry, service request, claim)."""
+    ticket = service.create_ticket(session, ticket_in=body, actor=user)
+    return _read(request, session, ticket.id)
+
+
+@router.get("", response_model=list[TicketRead])
+def list_tickets(
+    request: Request,
+    session: SessionDep,
+    user: Reader,
+    mine: bool = False,
+    unassigned: bool = False,
+    status: TicketStatus | None = None,
+    customer_id: QueryId = None,
+    include_done: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TicketRead]:
+    """A queue: open tickets, urgent first, with SLA countdowns (``mine``, ``unassigned``)."""
+    filters = service.TicketFilters(
+        owner_id=user.id if mine else None,
+        unassigned=unassigned,
+        status=status,
+        customer_id=customer_id,
+        include_done=include_done,
+    )
+    return service.list_tickets(
+        session,
+        filters=filters,
+        now=clock.now(),
+        calendar=_calendar(request),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{ticket_id}", response_model=TicketRead)
+def get_ticket(
+    ticket_id: PathId, request: Request, session: SessionDep, user: Reader
+) -> TicketRead:
+    """One ticket with its SLA figures and timeline."""
+    return _read(request, session, ticket_id)
+
+
+@router.post("/{ticket_id}/take", response_model=TicketRead)
+def take(ticket_id: PathId, request: Request, session: SessionDep, user: Worker) -> TicketRead:
+    """Take an unowned ticket (首问负责制); 409 when someone else was first."""
+    service.take(session, ticket_id=ticket_id, actor=user)
+    return _read(request, session, ticket_id)
+
+
+@router.post("/{ticket_id}/actions", response_model=TicketRead)
+def act(
+    ticket_id: PathId, body: TicketActionIn, request: Request, session: SessionDep, user: Worker
+) -> TicketRead:
+    """A workflow step (start, wait, resume, resolve, close, reopen) with a reply or note."""
+    service.act(
+        session,
+        ticket_id=ticket_id,
+        action=body.action,
+        actor=user,
+        version=body.version,
+        note=body.note,
+        reply=body.reply,
+    )
+    return _read(request, session, ticket_id)
+
+
+@router.post("/{ticket_id}/hand-over", response_model=TicketRead)
+def hand_over(
+    ticket_id: PathId, body: HandOverIn, request: Request, session: SessionDep, user: Worker
+) -> TicketRead:
+    """Hand the ticket to another agent, with the reason; the first owner stays on record."""
+    service.hand_over(
+        session, ticket_id=ticket_id, to_user_id=body.to_user_id, reason=body.reason, actor=user
+    )
+    return _read(request, session, ticket_id)
