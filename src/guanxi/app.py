@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
     from guanxi.tickets import api as tickets_api
+    from guanxi.tickets import pages as tickets_pages
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
     from guanxi.workspace import pages as workspace_pages
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports_pages,
         dedupe_pages,
         quality_pages,
+        tickets_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

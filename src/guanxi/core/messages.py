@@ -99,6 +99,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "ticket_reopen_window": N_("A closed ticket can only be reopened within {days} days"),
     "ticket_use_handover": N_("Use take or hand-over to assign"),
     "ticket_receiver": N_("This user cannot work tickets"),
+    "ticket_handover_reason": N_("Say why the ticket is handed over"),
+    "ticket_action_unknown": N_("Unknown action"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

@@ -442,6 +442,7 @@ def template_environment() -> Environment:
         "imports",
         "dedupe",
         "quality",
+        "tickets",
     ):
         path = root / domain / "templates"
         if path.is_dir():

@@ -128,6 +128,15 @@ def create_shipment(session: Session, *, shipment_in: ShipmentCreate, actor: Use
 _WAYBILL = re.compile(r"^[A-Za-z0-9\-]{6,40}$")
 
 
+def find_by_waybill(session: Session, waybill_no: str) -> Shipment | None:
+    """The shipment with this waybill number and its status steps (a ticket's context)."""
+    return session.scalar(
+        select(Shipment)
+        .where(Shipment.waybill_no == waybill_no.upper())
+        .options(selectinload(Shipment.events))
+    )
+
+
 def move_to_customer(session: Session, from_id: int, to_id: int) -> list[int]:
     """Move every shipment of a merged customer to the survivor; returns their ids.
 

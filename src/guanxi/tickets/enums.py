@@ -123,6 +123,9 @@ LABELS: dict[str, str] = {
     "outlet": N_("Outlet"),
     "email": N_("E-mail"),
     "web_form": N_("Web form"),
+    "wechat": N_("WeChat"),
+    "api": N_("API"),
+    "new": N_("Not yet taken"),
     "social_media": N_("Social media"),
     "regulator": N_("Regulator referral"),
     "critical": N_("Critical"),
@@ -146,4 +149,7 @@ LABELS: dict[str, str] = {
     "resolve": N_("Resolve"),
     "close": N_("Close"),
     "reopen": N_("Reopen"),
+    "create": N_("Ticket opened"),
+    "take": N_("Taken"),
+    "hand_over": N_("Handed over"),
 }

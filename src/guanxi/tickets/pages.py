@@ -1,0 +1,264 @@
+"""HTML pages of the service desk: queues with SLA countdowns, a new-ticket form, and the
+ticket page with its timeline, workflow buttons and hand-over."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from guanxi.core import clock, i18n
+from guanxi.core.errors import Conflict, DomainError, ValidationFailed
+from guanxi.core.ids import PathId
+from guanxi.core.messages import ERROR_MESSAGES
+from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
+from guanxi.security.deps import SessionDep, require
+from guanxi.security.models import User
+from guanxi.security.permissions import Permission
+from guanxi.security.service import has_permission, list_users
+from guanxi.shipments.service import find_by_waybill
+from guanxi.tickets import service
+from guanxi.tickets.calendar import BusinessCalendar
+from guanxi.tickets.enums import (
+    LABELS,
+    TRANSITIONS,
+    Severity,
+    TicketAction,
+    TicketChannel,
+    TicketStatus,
+    TicketType,
+)
+from guanxi.tickets.schemas import TicketCreate
+from guanxi.web.render import render
+
+router = APIRouter()
+
+Reader = Annotated[User, require(Permission.ticket_read)]
+Worker = Annotated[User, require(Permission.ticket_write)]
+
+QUEUES = ("mine", "unassigned", "open", "done")
+
+
+def _calendar(request: Request) -> BusinessCalendar:
+    return service.calendar_for(request.app.state.settings.timezone)
+
+
+def _countdown(due: datetime | None, now: datetime) -> tuple[str, int | None]:
+    """("ok" | "soon" | "late" | "paused", minutes left (negative when late))."""
+    if due is None:
+        return "paused", None
+    minutes = int((due - now).total_seconds() // 60)
+    if minutes < 0:
+        return "late", minutes
+    return ("soon" if minutes < 60 else "ok"), minutes
+
+
+def _helpers(request: Request) -> dict[str, Any]:
+    now = clock.now()
+    lang = request_language(request)
+
+    def tlabel(value: str | None) -> str:
+        return i18n.gettext(lang, LABELS.get(value or "", value or "")) if value else ""
+
+    return {"now": now, "tlabel": tlabel, "countdown": lambda due: _countdown(due, now)}
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    session: SessionDep,
+    user: Reader,
+    view: Annotated[str, Query(pattern="^(mine|unassigned|open|done)$")] = "mine",
+) -> Response:
+    """The agent's queues: mine, unassigned, every open ticket, done."""
+    filters = service.TicketFilters(
+        owner_id=user.id if view == "mine" else None,
+        unassigned=view == "unassigned",
+        status=TicketStatus.closed if view == "done" else None,
+    )
+    tickets = service.list_tickets(
+        session, filters=filters, now=clock.now(), calendar=_calendar(request), limit=100
+    )
+    return render(
+        request, "tickets/queue.html", tickets=tickets, view=view, views=QUEUES, **_helpers(request)
+    )
+
+
+def _form(
+    request: Request, values: dict[str, Any], errors: dict[str, str], code: int = 200
+) -> Response:
+    lang = request_language(request)
+
+    def choices(values: list[str]) -> list[tuple[str, str]]:
+        return [(v, i18n.gettext(lang, LABELS.get(v, v))) for v in values]
+
+    options = {
+        "types": choices([t.value for t in TicketType]),
+        "channels": choices([c.value for c in TicketChannel]),
+        "severities": choices([s.value for s in Severity]),
+    }
+    return render(
+        request, "tickets/form.html", status_code=code, values=values, errors=errors, **options
+    )
+
+
+@router.get("/tickets/new", response_class=HTMLResponse)
+def new_ticket(
+    request: Request,
+    user: Worker,
+    customer_id: Annotated[int | None, Query(gt=0)] = None,
+    waybill_no: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The new-ticket form, prefilled from a customer's page or a waybill."""
+    values: dict[str, Any] = {"type": "complaint", "channel": "hotline", "severity": "minor"}
+    values |= {"customer_id": customer_id or "", "waybill_no": waybill_no or ""}
+    return _form(request, values, {})
+
+
+@router.post("/tickets", response_class=HTMLResponse)
+async def create_ticket(request: Request, session: SessionDep, user: Worker) -> Response:
+    """Create from the form; invalid fields are shown beside the field."""
+    form = await request.form()
+    data = {
+        k: v.strip()
+        for k in (
+            "type",
+            "channel",
+            "severity",
+            "customer_id",
+            "waybill_no",
+            "category",
+            "subject",
+            "description",
+        )
+        if isinstance(v := form.get(k), str) and v.strip()
+    }
+    lang = request_language(request)
+    try:
+        ticket = service.create_ticket(session, ticket_in=TicketCreate(**data), actor=user)
+    except ValidationError as exc:
+        errors = field_errors_from_pydantic(list(exc.errors()))
+        shown = {str(e.loc[0]): translate_field_error(e, lang) for e in errors if e.loc}
+        return _form(request, data, shown, 422)
+    except ValidationFailed as exc:
+        shown = {str(e.loc[0]): translate_field_error(e, lang) for e in exc.errors}
+        return _form(request, data, shown, 422)
+    return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(
+    ticket_id: PathId, request: Request, session: SessionDep, user: Reader, error: str | None = None
+) -> Response:
+    """The ticket: facts, SLA countdowns, timeline, the shipment's steps, actions."""
+    ticket = service.get_ticket(session, ticket_id)
+    events = service.events_of(session, ticket_id)
+    read = service.to_read(ticket, events, clock.now(), _calendar(request))
+    shipment = find_by_waybill(session, ticket.waybill_no) if ticket.waybill_no else None
+    may_work = has_permission(user, Permission.ticket_write) and (
+        ticket.owner_id == user.id or has_permission(user, Permission.ticket_manage)
+    )
+    actions = [a for a in TRANSITIONS[TicketStatus(ticket.status)] if a is not TicketAction.assign]
+    users = {u.id: u.display_name for u in list_users(session)}
+    agents = [
+        (u.id, u.display_name)
+        for u in list_users(session)
+        if u.is_active and u.id != ticket.owner_id and has_permission(u, Permission.ticket_write)
+    ]
+    return render(
+        request,
+        "tickets/detail.html",
+        t=read,
+        shipment=shipment,
+        may_work=may_work,
+        may_take=ticket.owner_id is None and has_permission(user, Permission.ticket_write),
+        actions=actions,
+        users=users,
+        agents=agents,
+        error=_error_text(request, error),
+        **_helpers(request),
+    )
+
+
+def _back(ticket_id: int, exc: DomainError | None = None) -> Response:
+    """Back to the ticket page; a refusal travels as its code (and parameters) and is shown
+    there in the user's language."""
+    if exc is None:
+        return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+    params = {k: str(v) for k, v in exc.params.items() if k != "field"}
+    query = urlencode({"error": exc.message, **params})
+    return RedirectResponse(f"/tickets/{ticket_id}?{query}", status_code=303)
+
+
+def _error_text(request: Request, code: str | None) -> str | None:
+    """The message of a refusal code from the query string (unknown codes are dropped)."""
+    if not code or code not in ERROR_MESSAGES:
+        return None
+    params = {k: v for k, v in request.query_params.items() if k != "error"}
+    lang = request_language(request)
+    try:
+        return i18n.gettext(lang, ERROR_MESSAGES[code], **params)
+    except (KeyError, IndexError):
+        return i18n.gettext(lang, ERROR_MESSAGES[code].split("{")[0].strip())
+
+
+@router.post("/tickets/{ticket_id}/take", response_class=HTMLResponse)
+def take(ticket_id: PathId, request: Request, session: SessionDep, user: Worker) -> Response:
+    """Take the ticket; if someone was first, say so on the ticket page."""
+    try:
+        service.take(session, ticket_id=ticket_id, actor=user)
+    except Conflict as exc:
+        return _back(ticket_id, exc)
+    return _back(ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/act", response_class=HTMLResponse)
+async def act(ticket_id: PathId, request: Request, session: SessionDep, user: Worker) -> Response:
+    """A workflow button, with the reply or note typed above it."""
+    form = await request.form()
+    action = str(form.get("action") or "")
+    if action not in TicketAction._value2member_map_:
+        return _back(ticket_id, Conflict("ticket_action_unknown"))
+    note = str(form.get("note") or "").strip() or None
+    try:
+        service.act(
+            session,
+            ticket_id=ticket_id,
+            action=TicketAction(action),
+            actor=user,
+            version=int(str(form.get("version") or "0") or 0),
+            note=note,
+            reply=form.get("reply") == "1",
+        )
+    except (Conflict, ValidationFailed) as exc:
+        if isinstance(exc, ValidationFailed):
+            exc = Conflict(exc.errors[0].code)
+        return _back(ticket_id, exc)
+    return _back(ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/hand-over", response_class=HTMLResponse)
+async def hand_over(
+    ticket_id: PathId, request: Request, session: SessionDep, user: Worker
+) -> Response:
+    """Hand the ticket over, with the reason."""
+    form = await request.form()
+    try:
+        to_user = int(str(form.get("to_user_id") or "0"))
+        reason = str(form.get("reason") or "").strip()
+        if len(reason) < 2:
+            raise Conflict("ticket_handover_reason")
+        service.hand_over(
+            session, ticket_id=ticket_id, to_user_id=to_user, reason=reason, actor=user
+        )
+    except ValueError:
+        return _back(ticket_id, Conflict("ticket_receiver"))
+    except (Conflict, ValidationFailed) as exc:
+        if isinstance(exc, ValidationFailed):
+            exc = Conflict(exc.errors[0].code)
+        return _back(ticket_id, exc)
+    return _back(ticket_id)

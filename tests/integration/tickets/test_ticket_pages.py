@@ -1,0 +1,119 @@
+"""The service desk pages: queues, the new-ticket form with field errors, the ticket page
+with take, workflow buttons, replies, hand-over, and refusals shown in the user's language."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.tickets.models import Ticket
+from tests.conftest import PASSWORD
+
+
+def _sign_in(client: Any, username: str) -> str:
+    resp = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
+    assert resp.status_code == 200
+    page = client.get("/tickets/new")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+def _version(client: Any, ticket_id: int) -> str:
+    match = re.search(r'name="version" value="(\d+)"', client.get(f"/tickets/{ticket_id}").text)
+    assert match
+    return match.group(1)
+
+
+def test_agent_works_a_ticket_in_the_browser(
+    client: Any, db: Session, make_user: Any, make_customer: Any
+) -> None:
+    agent = make_user("agent", display_name="客服 李娜")
+    colleague = make_user("agent", display_name="理赔 王强")
+    customer = make_customer(name="投诉人张三")
+    csrf = _sign_in(client, agent.username)
+    zh = {"Accept-Language": "zh-CN"}
+
+    bad = client.post(
+        "/tickets",
+        data={"csrf_token": csrf, "type": "complaint", "channel": "hotline", "subject": ""},
+        headers=zh,
+    )
+    assert bad.status_code == 422
+    assert 'id="e-subject"' in bad.text
+
+    resp = client.post(
+        "/tickets",
+        data={
+            "csrf_token": csrf,
+            "type": "complaint",
+            "channel": "hotline",
+            "severity": "major",
+            "customer_id": str(customer.id),
+            "subject": "快件三天未更新",
+            "description": "客户来电",
+        },
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    ticket_id = int(resp.headers["location"].rsplit("/", 1)[1])
+    page = client.get(f"/tickets/{ticket_id}", headers=zh)
+    assert "受理此工单" in page.text
+    assert (
+        client.get("/tickets?view=unassigned", headers=zh).text.count(
+            f'href="/tickets/{ticket_id}"'
+        )
+        == 2
+    )
+
+    client.post(f"/tickets/{ticket_id}/take", data={"csrf_token": csrf})
+    version = _version(client, ticket_id)
+    client.post(
+        f"/tickets/{ticket_id}/act",
+        data={
+            "csrf_token": csrf,
+            "version": version,
+            "action": "start",
+            "note": "已联系网点",
+            "reply": "1",
+        },
+    )
+    # A step the workflow does not allow: the page says why, in Chinese.
+    version = _version(client, ticket_id)
+    refused = client.post(
+        f"/tickets/{ticket_id}/act",
+        data={"csrf_token": csrf, "version": version, "action": "close"},
+        headers=zh,
+    )
+    assert "工单当前状态为 in_progress，不能执行此操作" in refused.text
+    client.post(
+        f"/tickets/{ticket_id}/hand-over",
+        data={"csrf_token": csrf, "to_user_id": str(colleague.id), "reason": "转理赔"},
+    )
+    db.expire_all()
+    ticket = db.scalar(select(Ticket).where(Ticket.id == ticket_id))
+    assert ticket is not None
+    assert (ticket.status, ticket.owner_id, ticket.first_owner_id) == (
+        "in_progress",
+        colleague.id,
+        agent.id,
+    )
+    assert ticket.first_response_at is not None
+    page = client.get(f"/tickets/{ticket_id}", headers={"Accept-Language": "en"})
+    assert "Handed over" in page.text
+    assert "理赔 王强" in page.text
+    assert "转理赔" in page.text
+    # No longer the owner: no workflow buttons for the former owner.
+    assert 'id="act-form"' not in page.text
+    mine = client.get("/tickets?view=mine").text
+    assert f'href="/tickets/{ticket_id}"' not in mine
+
+
+def test_pages_need_ticket_permissions(client: Any, make_user: Any) -> None:
+    sales = make_user("sales")
+    client.post("/login", data={"username": sales.username, "password": PASSWORD, "next": "/"})
+    assert client.get("/tickets").status_code == 403
+    assert client.get("/tickets/new").status_code == 403
