@@ -101,6 +101,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "ticket_receiver": N_("This user cannot work tickets"),
     "ticket_handover_reason": N_("Say why the ticket is handed over"),
     "ticket_action_unknown": N_("Unknown action"),
+    "ticket_score": N_("Choose a score from 1 to 5"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

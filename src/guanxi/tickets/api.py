@@ -14,7 +14,13 @@ from guanxi.security.permissions import Permission
 from guanxi.tickets import service
 from guanxi.tickets.calendar import BusinessCalendar
 from guanxi.tickets.enums import TicketStatus
-from guanxi.tickets.schemas import HandOverIn, TicketActionIn, TicketCreate, TicketRead
+from guanxi.tickets.schemas import (
+    HandOverIn,
+    SatisfactionIn,
+    TicketActionIn,
+    TicketCreate,
+    TicketRead,
+)
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -100,6 +106,19 @@ def act(
         version=body.version,
         note=body.note,
         reply=body.reply,
+        resolution_code=body.resolution_code,
+        root_cause=body.root_cause,
+    )
+    return _read(request, session, ticket_id)
+
+
+@router.post("/{ticket_id}/satisfaction", response_model=TicketRead)
+def satisfaction(
+    ticket_id: PathId, body: SatisfactionIn, request: Request, session: SessionDep, user: Worker
+) -> TicketRead:
+    """Record the customer's satisfaction (1-5); 1-2 reopens the ticket."""
+    service.record_satisfaction(
+        session, ticket_id=ticket_id, score=body.score, actor=user, comment=body.comment
     )
     return _read(request, session, ticket_id)
 

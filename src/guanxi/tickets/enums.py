@@ -152,4 +152,6 @@ LABELS: dict[str, str] = {
     "create": N_("Ticket opened"),
     "take": N_("Taken"),
     "hand_over": N_("Handed over"),
+    "satisfaction": N_("Customer satisfied"),
+    "unsatisfied": N_("Customer not satisfied: reopened"),
 }

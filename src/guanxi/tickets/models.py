@@ -48,6 +48,15 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reopened: Mapped[int] = mapped_column(Integer, default=0)
+    # Flags for supervisors: the same customer or waybill complained again within the
+    # repeat window; or a major case (critical, regulator referral).
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_major: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set on resolve: what was done and why it happened (for root-cause analysis).
+    resolution_code: Mapped[str | None] = mapped_column(String(30))
+    root_cause: Mapped[str | None] = mapped_column(String(50))
+    # The customer's answer to the satisfaction check (1-5); 1-2 reopens the ticket.
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}

@@ -233,10 +233,33 @@ async def act(ticket_id: PathId, request: Request, session: SessionDep, user: Wo
             version=int(str(form.get("version") or "0") or 0),
             note=note,
             reply=form.get("reply") == "1",
+            resolution_code=str(form.get("resolution_code") or "").strip()[:30] or None,
+            root_cause=str(form.get("root_cause") or "").strip()[:50] or None,
         )
     except (Conflict, ValidationFailed) as exc:
         if isinstance(exc, ValidationFailed):
             exc = Conflict(exc.errors[0].code)
+        return _back(ticket_id, exc)
+    return _back(ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/satisfaction", response_class=HTMLResponse)
+async def satisfaction(
+    ticket_id: PathId, request: Request, session: SessionDep, user: Worker
+) -> Response:
+    """The customer's satisfaction as told on the phone; a low score reopens the ticket."""
+    form = await request.form()
+    try:
+        score = int(str(form.get("score") or "0"))
+        comment = str(form.get("comment") or "").strip()[:2000] or None
+        service.record_satisfaction(
+            session, ticket_id=ticket_id, score=score, actor=user, comment=comment
+        )
+    except ValueError:
+        return _back(ticket_id, Conflict("ticket_score"))
+    except (Conflict, ValidationFailed) as exc:
+        if isinstance(exc, ValidationFailed):
+            exc = Conflict("ticket_score")
         return _back(ticket_id, exc)
     return _back(ticket_id)
 

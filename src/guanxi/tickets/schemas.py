@@ -37,6 +37,18 @@ class TicketActionIn(BaseModel):
     # True: a reply the customer sees; False: an internal note.
     reply: bool = False
     version: Annotated[int, Field(gt=0)]
+    # On resolve: what was done (e.g. refund, redelivery) and why it happened.
+    resolution_code: Annotated[str, StringConstraints(max_length=30)] | None = None
+    root_cause: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+
+class SatisfactionIn(BaseModel):
+    """The customer's answer to "are you satisfied with how we handled it?" (1-5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
 class HandOverIn(BaseModel):
@@ -99,6 +111,11 @@ class TicketRead(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     reopened: int
+    is_repeat: bool
+    is_major: bool
+    resolution_code: str | None
+    root_cause: str | None
+    satisfaction: int | None
     version: int
     sla: list[SlaRead] = []
     events: list[TicketEventRead] = []

@@ -8,11 +8,12 @@ a single conditional UPDATE, so of two agents taking it at once exactly one wins
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, func, select, update
+from sqlalchemy import CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,6 +43,21 @@ from guanxi.tickets.schemas import SlaRead, TicketCreate, TicketEventRead, Ticke
 
 # A closed ticket can be reopened this many days after closing ("not satisfied").
 REOPEN_DAYS = 7
+# A complaint about the same customer or waybill within this many days is a repeat.
+REPEAT_DAYS = 30
+# Satisfaction answers at or below this reopen the ticket: re-process until satisfied.
+UNSATISFIED_AT_MOST = 2
+
+# Called after a ticket is resolved (committed): the satisfaction survey of a later issue
+# registers here. Each receives (session, ticket).
+ResolvedHook = Callable[[Session, Ticket], None]
+_resolved_hooks: list[ResolvedHook] = []
+
+
+def register_resolved_hook(hook: ResolvedHook) -> None:
+    """Run ``hook`` after every resolution (surveys, notifications)."""
+    if hook not in _resolved_hooks:
+        _resolved_hooks.append(hook)
 
 
 def priority_for(type_: TicketType, severity: Severity, channel: TicketChannel) -> Priority:
@@ -181,11 +197,15 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User) -> 
                     [FieldError(("waybill_no",), "waybill_unknown", "No shipment has this waybill")]
                 )
         now = clock.now()
+        waybill = ticket_in.waybill_no.upper() if ticket_in.waybill_no else None
         ticket = Ticket(
+            is_repeat=_is_repeat(session, ticket_in.customer_id, waybill, now),
+            is_major=ticket_in.severity is Severity.critical
+            or ticket_in.channel is TicketChannel.regulator,
             type=ticket_in.type.value,
             channel=ticket_in.channel.value,
             customer_id=ticket_in.customer_id,
-            waybill_no=ticket_in.waybill_no.upper() if ticket_in.waybill_no else None,
+            waybill_no=waybill,
             category=ticket_in.category,
             severity=ticket_in.severity.value,
             priority=priority_for(ticket_in.type, ticket_in.severity, ticket_in.channel).value,
@@ -214,6 +234,22 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User) -> 
             },
         )
     return ticket
+
+
+def _is_repeat(
+    session: Session, customer_id: int | None, waybill: str | None, now: datetime
+) -> bool:
+    """Whether the customer or the waybill already had a ticket in the repeat window."""
+    keys = []
+    if customer_id is not None:
+        keys.append(Ticket.customer_id == customer_id)
+    if waybill is not None:
+        keys.append(Ticket.waybill_no == waybill)
+    if not keys:
+        return False
+    since = now - timedelta(days=REPEAT_DAYS)
+    found = session.scalar(select(Ticket.id).where(or_(*keys), Ticket.created_at >= since).limit(1))
+    return found is not None
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -283,8 +319,14 @@ def act(
     version: int,
     note: str | None = None,
     reply: bool = False,
+    resolution_code: str | None = None,
+    root_cause: str | None = None,
 ) -> Ticket:
-    """Move a ticket through the workflow; an illegal step is refused naming the status."""
+    """Move a ticket through the workflow; an illegal step is refused naming the status.
+
+    Resolving records the resolution code and root cause given; the resolved hooks run
+    after the commit.
+    """
     if action is TicketAction.assign:
         raise ValidationFailed(
             [FieldError(("action",), "ticket_use_handover", "Use take or hand-over to assign")]
@@ -314,6 +356,8 @@ def act(
                 ticket.first_response_at = now
             if target is TicketStatus.resolved:
                 ticket.resolved_at = now
+                ticket.resolution_code = resolution_code or ticket.resolution_code
+                ticket.root_cause = root_cause or ticket.root_cause
             if target is TicketStatus.closed:
                 ticket.closed_at = now
             if action is TicketAction.reopen:
@@ -335,6 +379,55 @@ def act(
             )
     except StaleDataError as exc:
         raise Conflict("version_conflict", field="version") from exc
+    if ticket.status == TicketStatus.resolved.value:
+        for hook in _resolved_hooks:
+            hook(session, ticket)
+    return ticket
+
+
+def record_satisfaction(
+    session: Session, *, ticket_id: int, score: int, actor: User, comment: str | None = None
+) -> Ticket:
+    """The customer's answer to the satisfaction check (given on the phone, or later by the
+    survey link). A low score reopens the ticket: re-process until the customer is
+    satisfied."""
+    if not 1 <= score <= 5:
+        raise ValidationFailed(
+            [FieldError(("score",), "less_than_equal", "Must be at most 5", {"le": 5})]
+        )
+    with write_transaction(session):
+        ticket = get_ticket(session, ticket_id)
+        current = TicketStatus(ticket.status)
+        if current not in DONE:
+            raise Conflict("ticket_transition", field="score", status=current.value)
+        now = clock.now()
+        ticket.satisfaction = score
+        reopen = score <= UNSATISFIED_AT_MOST
+        if reopen:
+            if (
+                current is TicketStatus.closed
+                and ticket.closed_at is not None
+                and now - ticket.closed_at > timedelta(days=REOPEN_DAYS)
+            ):
+                raise Conflict("ticket_reopen_window", field="score", days=REOPEN_DAYS)
+            ticket.status = TicketStatus.in_progress.value
+            ticket.reopened += 1
+            ticket.resolved_at = None
+            ticket.closed_at = None
+        ticket.updated_at = now
+        ticket.version += 1
+        session.flush()
+        action = "unsatisfied" if reopen else "satisfaction"
+        _event(session, ticket, action, current.value, actor, comment)
+        record(
+            session,
+            actor=actor_of(actor),
+            action=f"ticket.{action}",
+            target_type="ticket",
+            target_id=ticket.id,
+            before={"status": current.value},
+            after={"status": ticket.status, "satisfaction": score},
+        )
     return ticket
 
 

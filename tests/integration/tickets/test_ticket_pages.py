@@ -117,3 +117,49 @@ def test_pages_need_ticket_permissions(client: Any, make_user: Any) -> None:
     client.post("/login", data={"username": sales.username, "password": PASSWORD, "next": "/"})
     assert client.get("/tickets").status_code == 403
     assert client.get("/tickets/new").status_code == 403
+
+
+def test_resolve_with_codes_and_record_an_unhappy_answer(
+    client: Any, db: Session, make_user: Any
+) -> None:
+    agent = make_user("agent")
+    csrf = _sign_in(client, agent.username)
+    resp = client.post(
+        "/tickets",
+        data={"csrf_token": csrf, "type": "complaint", "channel": "wechat", "subject": "少件"},
+        follow_redirects=False,
+    )
+    ticket_id = int(resp.headers["location"].rsplit("/", 1)[1])
+    client.post(f"/tickets/{ticket_id}/take", data={"csrf_token": csrf})
+    for action in ("start", "resolve"):
+        client.post(
+            f"/tickets/{ticket_id}/act",
+            data={
+                "csrf_token": csrf,
+                "version": _version(client, ticket_id),
+                "action": action,
+                "resolution_code": "refunded",
+                "root_cause": "漏装",
+            },
+        )
+    page = client.get(f"/tickets/{ticket_id}", headers={"Accept-Language": "zh-CN"})
+    assert 'id="satisfaction-form"' in page.text
+    client.post(
+        f"/tickets/{ticket_id}/satisfaction",
+        data={"csrf_token": csrf, "score": "1", "comment": "不满意"},
+    )
+    db.expire_all()
+    ticket = db.get(Ticket, ticket_id)
+    assert ticket is not None
+    assert (ticket.status, ticket.satisfaction, ticket.resolution_code, ticket.root_cause) == (
+        "in_progress",
+        1,
+        "refunded",
+        "漏装",
+    )
+    bad = client.post(
+        f"/tickets/{ticket_id}/satisfaction",
+        data={"csrf_token": csrf, "score": "x"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert "请选择 1 到 5 分" in bad.text

@@ -199,3 +199,55 @@ def test_two_agents_take_one_ticket_at_once(committed_engine: Engine) -> None:
         assert ticket.owner_id in {a.id for a in agents}
         assert ticket.first_owner_id == ticket.owner_id
         assert len(service.events_of(session, ticket_id)) == 2
+
+
+def test_repeat_and_major_flags(db: Session, make_user: Any, make_customer: Any) -> None:
+    agent = make_user("agent")
+    customer = make_customer(name="老投诉客户")
+    with clock.frozen(_at(3, 1, 10)):
+        first = _ticket(db, agent, customer_id=customer.id)
+    assert (first.is_repeat, first.is_major) == (False, False)
+    with clock.frozen(_at(3, 20, 10)):
+        second = _ticket(db, agent, customer_id=customer.id)
+    assert second.is_repeat is True
+    with clock.frozen(_at(5, 1, 10)):  # outside the 30-day window
+        third = _ticket(db, agent, customer_id=customer.id)
+    assert third.is_repeat is False
+    referral = _ticket(db, agent, channel="regulator", subject="邮政管理局转办")
+    assert (referral.is_major, referral.priority) == (True, "urgent")
+    # Regulator referrals run on calendar hours: 24 h to respond, 7 days to resolve.
+    first_response, resolution = service.targets(referral)
+    assert (first_response.hours, first_response.business_hours) == (24.0, False)
+    assert (resolution.hours, resolution.business_hours) == (168.0, False)
+
+
+def test_resolution_satisfaction_and_the_resolved_hook(
+    db: Session, make_user: Any, monkeypatch: Any
+) -> None:
+    agent = make_user("agent")
+    seen: list[tuple[int, str]] = []
+    monkeypatch.setattr(service, "_resolved_hooks", [lambda s, t: seen.append((t.id, t.status))])
+    ticket = service.take(db, ticket_id=_ticket(db, agent).id, actor=agent)
+    ticket = _act(db, ticket, A.start, agent)
+    ticket = _act(
+        db, ticket, A.resolve, agent, resolution_code="redelivered", root_cause="分拣错误"
+    )
+    assert (ticket.resolution_code, ticket.root_cause) == ("redelivered", "分拣错误")
+    assert seen == [(ticket.id, "resolved")]
+    with pytest.raises(ValidationFailed):
+        service.record_satisfaction(db, ticket_id=ticket.id, score=6, actor=agent)
+    # Not satisfied: the ticket reopens and goes round again.
+    ticket = service.record_satisfaction(
+        db, ticket_id=ticket.id, score=2, actor=agent, comment="还是没收到"
+    )
+    assert (ticket.status, ticket.reopened, ticket.satisfaction) == ("in_progress", 1, 2)
+    ticket = _act(db, ticket, A.resolve, agent)
+    ticket = service.record_satisfaction(db, ticket_id=ticket.id, score=5, actor=agent)
+    assert (ticket.status, ticket.satisfaction) == ("resolved", 5)
+    ticket = _act(db, ticket, A.close, agent)
+    steps = [e.action for e in service.events_of(db, ticket.id)]
+    assert steps[-5:] == ["resolve", "unsatisfied", "resolve", "satisfaction", "close"]
+    other = service.take(db, ticket_id=_ticket(db, agent).id, actor=agent)
+    with pytest.raises(Conflict) as open_ticket:
+        service.record_satisfaction(db, ticket_id=other.id, score=4, actor=agent)
+    assert open_ticket.value.message == "ticket_transition"
