@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
     from guanxi.tickets import api as tickets_api
+    from guanxi.tickets import claims_api
     from guanxi.tickets import pages as tickets_pages
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports_api,
         dedupe_api,
         tickets_api,
+        claims_api,
     ):
         app.include_router(module.router)
     for module in (

@@ -102,6 +102,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "ticket_handover_reason": N_("Say why the ticket is handed over"),
     "ticket_action_unknown": N_("Unknown action"),
     "ticket_score": N_("Choose a score from 1 to 5"),
+    "amount_positive": N_("The amount must be more than zero"),
+    "claim_above_standard": N_("More than the published standard allows"),
+    "claim_above_limit": N_("Above your approval limit"),
+    "claim_decided": N_("This claim has already been decided ({status})"),
+    "claim_not_approved": N_("Only an approved claim can be paid ({status})"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

@@ -29,6 +29,8 @@ class Permission(StrEnum):
     ticket_read = "ticket.read"
     ticket_write = "ticket.write"
     ticket_manage = "ticket.manage"
+    # Decide compensation claims (each role up to its amount limit, tickets/claims.py).
+    claim_approve = "claim.approve"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -64,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ticket_read,
             P.ticket_write,
             P.ticket_manage,
+            P.claim_approve,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
@@ -79,6 +82,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.customer_reveal,
             P.ticket_read,
             P.ticket_write,
+            P.claim_approve,
             P.shipment_read,
             P.shipment_write,
         }

@@ -113,7 +113,33 @@ def next_status(current: TicketStatus, action: TicketAction) -> TicketStatus | N
     return TRANSITIONS.get(current, {}).get(action)
 
 
+class ClaimStatus(StrEnum):
+    """Where a claim stands."""
+
+    submitted = "submitted"
+    approved = "approved"
+    rejected = "rejected"
+    paid = "paid"
+
+
+class ClaimReason(StrEnum):
+    """What happened to the shipment."""
+
+    loss = "loss"
+    damage = "damage"
+    delay = "delay"
+    shortage = "shortage"  # 少件 / 内件短少
+
+
 LABELS: dict[str, str] = {
+    "submitted": N_("Submitted"),
+    "approved": N_("Approved"),
+    "rejected": N_("Rejected"),
+    "paid": N_("Paid"),
+    "loss": N_("Loss"),
+    "damage": N_("Damage"),
+    "delay": N_("Delay"),
+    "shortage": N_("Shortage"),
     "complaint": N_("Complaint"),
     "inquiry": N_("Inquiry"),
     "service_request": N_("Service request"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.core import clock
@@ -80,3 +80,37 @@ class TicketEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # Internal notes are never shown to the customer; replies are.
     internal: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Claim(Base):
+    """A compensation claim for one waybill, with the standard amount it was judged by."""
+
+    __tablename__ = "claim"
+    __table_args__ = (Index("ix_claim_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket.id", ondelete="SET NULL"), index=True
+    )
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipment.id", ondelete="RESTRICT"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(10))
+    insured: Mapped[bool] = mapped_column(default=False)
+    # The basis of the standard: declared value (insured) or the fee (uninsured).
+    declared_value_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    requested_fen: Mapped[int] = mapped_column(BigInteger)
+    standard_fen: Mapped[int] = mapped_column(BigInteger)
+    approved_fen: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), default="submitted")
+    evidence: Mapped[str | None] = mapped_column(Text)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    payout_ref: Mapped[str | None] = mapped_column(String(60))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from guanxi.tickets.enums import Severity, TicketAction, TicketChannel, TicketType
+from guanxi.tickets.enums import ClaimReason, Severity, TicketAction, TicketChannel, TicketType
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -119,3 +119,60 @@ class TicketRead(BaseModel):
     version: int
     sla: list[SlaRead] = []
     events: list[TicketEventRead] = []
+
+
+class ClaimCreate(BaseModel):
+    """A compensation claim for one waybill."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    waybill_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-]{6,40}$")]
+    reason: ClaimReason
+    requested_fen: Annotated[int, Field(gt=0, le=10**12)]
+    ticket_id: Annotated[int, Field(gt=0)] | None = None
+    evidence: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+class ClaimDecision(BaseModel):
+    """Approve (the standard amount or less) or reject."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    amount_fen: Annotated[int, Field(gt=0, le=10**12)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ClaimPayout(BaseModel):
+    """The payout of an approved claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payout_ref: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)
+    ]
+
+
+class ClaimRead(BaseModel):
+    """A claim with the standard it was judged by."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ticket_id: int | None
+    shipment_id: int
+    customer_id: int
+    reason: str
+    insured: bool
+    declared_value_fen: int
+    fee_fen: int
+    requested_fen: int
+    standard_fen: int
+    approved_fen: int | None
+    status: str
+    decision_note: str | None
+    payout_ref: str | None
+    created_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    paid_at: datetime | None
