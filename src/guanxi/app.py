@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.dedupe import pages as dedupe_pages
     from guanxi.imports import api as imports_api
     from guanxi.imports import pages as imports_pages
+    from guanxi.interactions import api as interactions_api
     from guanxi.quality import pages as quality_pages
     from guanxi.security import api as security_api
     from guanxi.shipments import api as shipments_api
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dedupe_api,
         tickets_api,
         claims_api,
+        interactions_api,
     ):
         app.include_router(module.router)
     for module in (

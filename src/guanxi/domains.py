@@ -12,6 +12,7 @@ def load_models() -> None:
     import guanxi.customers.models
     import guanxi.dedupe.models
     import guanxi.imports.models
+    import guanxi.interactions.models
     import guanxi.security.models
     import guanxi.shipments.models
     import guanxi.tickets.models  # noqa: F401

@@ -103,6 +103,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "ticket_action_unknown": N_("Unknown action"),
     "ticket_score": N_("Choose a score from 1 to 5"),
     "amount_positive": N_("The amount must be more than zero"),
+    "item_done": N_("This follow-up is already done"),
+    "ticket_unknown": N_("No such ticket"),
     "claim_above_standard": N_("More than the published standard allows"),
     "claim_above_limit": N_("Above your approval limit"),
     "claim_decided": N_("This claim has already been decided ({status})"),

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guanxi.core.ids import BodyId
 from guanxi.customers.merging import MERGEABLE
 from guanxi.customers.schemas import CustomerRead
 
@@ -51,7 +52,7 @@ class MergeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    survivor_id: Annotated[int, Field(gt=0)]
+    survivor_id: BodyId
     take: list[Annotated[str, Field(max_length=30)]] | None = Field(default=None, max_length=20)
 
 

@@ -22,7 +22,7 @@ from guanxi.security.models import User
 from guanxi.security.service import actor_of
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.enums import ClaimReason, ClaimStatus
-from guanxi.tickets.models import Claim
+from guanxi.tickets.models import Claim, Ticket
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def file_claim(
         shipment = session.scalar(select(Shipment).where(Shipment.waybill_no == waybill_no.upper()))
         if shipment is None:
             raise _invalid("waybill_no", "waybill_unknown", "No shipment has this waybill")
+        if ticket_id is not None and session.get(Ticket, ticket_id) is None:
+            raise _invalid("ticket_id", "ticket_unknown", "No such ticket")
         claim = Claim(
             ticket_id=ticket_id,
             shipment_id=shipment.id,

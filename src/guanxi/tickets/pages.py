@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from guanxi.core import clock, i18n
 from guanxi.core.errors import Conflict, DomainError, ValidationFailed
-from guanxi.core.ids import PathId
+from guanxi.core.ids import MAX_ID, PathId
 from guanxi.core.messages import ERROR_MESSAGES
 from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
 from guanxi.security.deps import SessionDep, require
@@ -272,6 +272,8 @@ async def hand_over(
     form = await request.form()
     try:
         to_user = int(str(form.get("to_user_id") or "0"))
+        if not 1 <= to_user <= MAX_ID:
+            raise ValueError(to_user)
         reason = str(form.get("reason") or "").strip()
         if len(reason) < 2:
             raise Conflict("ticket_handover_reason")

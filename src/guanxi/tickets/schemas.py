@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from guanxi.core.ids import BodyId
 from guanxi.tickets.enums import ClaimReason, Severity, TicketAction, TicketChannel, TicketType
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -19,7 +20,7 @@ class TicketCreate(BaseModel):
 
     type: TicketType
     channel: TicketChannel
-    customer_id: Annotated[int, Field(gt=0)] | None = None
+    customer_id: BodyId | None = None
     waybill_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-]{6,40}$")] | None = None
     category: Annotated[str, StringConstraints(max_length=50)] | None = None
     severity: Severity = Severity.minor
@@ -36,7 +37,7 @@ class TicketActionIn(BaseModel):
     note: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     # True: a reply the customer sees; False: an internal note.
     reply: bool = False
-    version: Annotated[int, Field(gt=0)]
+    version: BodyId
     # On resolve: what was done (e.g. refund, redelivery) and why it happened.
     resolution_code: Annotated[str, StringConstraints(max_length=30)] | None = None
     root_cause: Annotated[str, StringConstraints(max_length=50)] | None = None
@@ -56,7 +57,7 @@ class HandOverIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to_user_id: Annotated[int, Field(gt=0)]
+    to_user_id: BodyId
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
 
 
@@ -129,7 +130,7 @@ class ClaimCreate(BaseModel):
     waybill_no: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-]{6,40}$")]
     reason: ClaimReason
     requested_fen: Annotated[int, Field(gt=0, le=10**12)]
-    ticket_id: Annotated[int, Field(gt=0)] | None = None
+    ticket_id: BodyId | None = None
     evidence: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 

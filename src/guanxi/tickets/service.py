@@ -22,6 +22,7 @@ from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.customers.service import get_customer
+from guanxi.interactions.service import schedule_follow_up
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import actor_of, has_permission
@@ -47,6 +48,9 @@ REOPEN_DAYS = 7
 REPEAT_DAYS = 30
 # Satisfaction answers at or below this reopen the ticket: re-process until satisfied.
 UNSATISFIED_AT_MOST = 2
+# A closed complaint gets a return visit (回访) this many working days later (the manuals'
+# tracking cycle is 3-7 working days).
+RETURN_VISIT_WORKDAYS = 3
 
 # Called after a ticket is resolved (committed): the satisfaction survey of a later issue
 # registers here. Each receives (session, ticket).
@@ -360,6 +364,7 @@ def act(
                 ticket.root_cause = root_cause or ticket.root_cause
             if target is TicketStatus.closed:
                 ticket.closed_at = now
+                _schedule_return_visit(session, ticket, now)
             if action is TicketAction.reopen:
                 ticket.reopened += 1
                 ticket.resolved_at = None
@@ -383,6 +388,25 @@ def act(
         for hook in _resolved_hooks:
             hook(session, ticket)
     return ticket
+
+
+def _schedule_return_visit(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Book the return visit of a closed complaint for its owner."""
+    if ticket.type != TicketType.complaint.value or ticket.customer_id is None:
+        return
+    calendar = BusinessCalendar()
+    day, left = now.astimezone(calendar.tz).date(), RETURN_VISIT_WORKDAYS
+    while left:
+        day += timedelta(days=1)
+        left -= calendar.is_workday(day)
+    schedule_follow_up(
+        session,
+        customer_id=ticket.customer_id,
+        owner_id=ticket.owner_id,
+        title=ticket.subject,
+        due_on=day,
+        ticket_id=ticket.id,
+    )
 
 
 def record_satisfaction(
