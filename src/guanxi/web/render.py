@@ -15,11 +15,19 @@ from guanxi.core.web import format_fen, iso_date, local_time, request_language, 
 from guanxi.customers.enums import CODED_FIELDS, FIELD_LABELS
 from guanxi.customers.enums import LABELS as CUSTOMER_LABELS
 from guanxi.dedupe.enums import LABELS as DEDUPE_LABELS
+from guanxi.interactions.enums import LABELS as INTERACTION_LABELS
 from guanxi.security.permissions import ROLE_LABELS
 from guanxi.security.service import permissions_of
 from guanxi.shipments.enums import LABELS as SHIPMENT_LABELS
 
-LABELS = {**CUSTOMER_LABELS, **SHIPMENT_LABELS, **DEDUPE_LABELS, **ACTION_LABELS, **ROLE_LABELS}
+LABELS = {
+    **CUSTOMER_LABELS,
+    **SHIPMENT_LABELS,
+    **DEDUPE_LABELS,
+    **INTERACTION_LABELS,
+    **ACTION_LABELS,
+    **ROLE_LABELS,
+}
 
 
 @cache

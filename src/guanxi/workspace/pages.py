@@ -7,12 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from guanxi.core import clock
 from guanxi.core.ids import PathId
 from guanxi.dedupe.service import merges_of
+from guanxi.interactions.service import history as interaction_history
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission
+from guanxi.tickets.service import TicketFilters, calendar_for, list_tickets
 from guanxi.web.render import render
 from guanxi.workspace.service import customer_360
 
@@ -32,4 +35,26 @@ def customer_page(
     merges = (
         merges_of(session, customer_id) if has_permission(user, Permission.customer_merge) else []
     )
-    return render(request, "workspace/customer_360.html", view=view, c=view.customer, merges=merges)
+    # Service-desk panels: open tickets with their SLA countdowns, and the contact log.
+    tickets = (
+        list_tickets(
+            session,
+            filters=TicketFilters(customer_id=customer_id),
+            now=clock.now(),
+            calendar=calendar_for(request.app.state.settings.timezone),
+            limit=20,
+        )
+        if has_permission(user, Permission.ticket_read)
+        else []
+    )
+    contacts = interaction_history(session, customer_id=customer_id, viewer=user, limit=20)
+    return render(
+        request,
+        "workspace/customer_360.html",
+        view=view,
+        c=view.customer,
+        merges=merges,
+        tickets=tickets,
+        contacts=contacts,
+        now=clock.now(),
+    )

@@ -163,3 +163,36 @@ def test_resolve_with_codes_and_record_an_unhappy_answer(
         headers={"Accept-Language": "zh-CN"},
     )
     assert "请选择 1 到 5 分" in bad.text
+
+
+def test_customer_page_shows_open_tickets_and_contact_log(
+    client: Any, db: Session, make_user: Any, make_customer: Any
+) -> None:
+    from guanxi.interactions.schemas import InteractionCreate
+    from guanxi.interactions.service import log_interaction
+    from guanxi.tickets.schemas import TicketCreate
+    from guanxi.tickets.service import create_ticket
+
+    agent = make_user("agent")
+    customer = make_customer(name="面板客户")
+    ticket = create_ticket(
+        db,
+        ticket_in=TicketCreate(
+            type="complaint", channel="hotline", subject="面板投诉", customer_id=customer.id
+        ),  # type: ignore[arg-type]
+        actor=agent,
+    )
+    log_interaction(
+        db,
+        interaction_in=InteractionCreate(customer_id=customer.id, kind="call", summary="电话致歉"),  # type: ignore[arg-type]
+        actor=agent,
+    )
+    _sign_in(client, agent.username)
+    page = client.get(f"/customers/{customer.id}", headers={"Accept-Language": "zh-CN"}).text
+    panel = page.split('id="open-tickets"')[1].split("</ul>")[0]
+    assert f'href="/tickets/{ticket.id}"' in panel
+    assert "面板投诉" in panel
+    log = page.split('id="contact-log"')[1].split("</ol>")[0]
+    assert "电话致歉" in log
+    assert "电话" in log
+    assert f'href="/tickets/new?customer_id={customer.id}"' in page
