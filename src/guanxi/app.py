@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.imports import api as imports_api
     from guanxi.imports import pages as imports_pages
     from guanxi.interactions import api as interactions_api
+    from guanxi.interactions import pages as interactions_pages
     from guanxi.quality import pages as quality_pages
     from guanxi.security import api as security_api
     from guanxi.shipments import api as shipments_api
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dedupe_pages,
         quality_pages,
         tickets_pages,
+        interactions_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

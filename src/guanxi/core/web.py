@@ -443,6 +443,7 @@ def template_environment() -> Environment:
         "dedupe",
         "quality",
         "tickets",
+        "interactions",
     ):
         path = root / domain / "templates"
         if path.is_dir():
