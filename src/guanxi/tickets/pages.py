@@ -16,11 +16,12 @@ from guanxi.core.errors import Conflict, DomainError, ValidationFailed
 from guanxi.core.ids import MAX_ID, PathId
 from guanxi.core.messages import ERROR_MESSAGES
 from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
+from guanxi.customers.queries import CustomerFilters, list_customers
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission, list_users
-from guanxi.shipments.service import find_by_waybill
+from guanxi.shipments.service import find_by_waybill, recent_summaries
 from guanxi.tickets import service
 from guanxi.tickets.calendar import BusinessCalendar
 from guanxi.tickets.enums import (
@@ -117,6 +118,21 @@ def new_ticket(
     values: dict[str, Any] = {"type": "complaint", "channel": "hotline", "severity": "minor"}
     values |= {"customer_id": customer_id or "", "waybill_no": waybill_no or ""}
     return _form(request, values, {})
+
+
+@router.post("/tickets/caller", response_class=HTMLResponse)
+async def caller(request: Request, session: SessionDep, user: Worker) -> Response:
+    """The new-ticket form's caller lookup (htmx): customers with this phone number and
+    their recent waybills, each a button that fills the form."""
+    form = await request.form()
+    phone = str(form.get("caller_phone") or "").strip()[:40]
+    found: list[tuple[Any, list[Any]]] = []
+    if len(phone) >= 5:
+        customers, _next = list_customers(
+            session, filters=CustomerFilters(q=phone), viewer=user, limit=5
+        )
+        found = [(c, recent_summaries(session, customer_id=c.id, limit=5)) for c in customers]
+    return render(request, "tickets/_caller.html", found=found, phone=phone)
 
 
 @router.post("/tickets", response_class=HTMLResponse)

@@ -196,3 +196,34 @@ def test_customer_page_shows_open_tickets_and_contact_log(
     assert "电话致歉" in log
     assert "电话" in log
     assert f'href="/tickets/new?customer_id={customer.id}"' in page
+
+
+def test_caller_lookup_finds_customer_and_waybills(
+    client: Any, db: Session, make_user: Any, make_customer: Any
+) -> None:
+    from guanxi.shipments.schemas import ShipmentCreate
+    from guanxi.shipments.service import create_shipment
+
+    agent = make_user("agent")
+    customer = make_customer(name="来电客户", phones=["13912340000"])
+    create_shipment(
+        db,
+        shipment_in=ShipmentCreate(
+            waybill_no="SFCALL000001", customer_id=customer.id, fee_fen=1000
+        ),
+        actor=agent,
+    )
+    csrf = _sign_in(client, agent.username)
+    found = client.post(
+        "/tickets/caller", data={"csrf_token": csrf, "caller_phone": "139 1234 0000"}
+    )
+    assert f'href="/tickets/new?customer_id={customer.id}"' in found.text
+    assert f"/tickets/new?customer_id={customer.id}&amp;waybill_no=SFCALL000001" in found.text
+    none = client.post(
+        "/tickets/caller",
+        data={"csrf_token": csrf, "caller_phone": "13800000001"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert "没有客户使用这个号码" in none.text
+    form = client.get(f"/tickets/new?customer_id={customer.id}&waybill_no=SFCALL000001").text
+    assert 'value="SFCALL000001"' in form
