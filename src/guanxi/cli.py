@@ -172,6 +172,22 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
     )
 
 
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option(help="run every job once and exit (cron)")] = False,
+) -> None:
+    """Run the periodic jobs (SLA sweep, warnings, escalations) until stopped."""
+    import json
+
+    from guanxi.worker import run_forever, run_once
+
+    engine = _engine()
+    if once:
+        sys.stdout.write(json.dumps(run_once(engine, get_settings())) + "\n")
+        return
+    run_forever(engine, get_settings())
+
+
 @app.command("serve")
 def serve(
     host: str = "127.0.0.1",

@@ -13,6 +13,7 @@ def load_models() -> None:
     import guanxi.dedupe.models
     import guanxi.imports.models
     import guanxi.interactions.models
+    import guanxi.notify.models
     import guanxi.security.models
     import guanxi.shipments.models
     import guanxi.tickets.models  # noqa: F401

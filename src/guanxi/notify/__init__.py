@@ -1,0 +1,1 @@
+"""Notifications to users: in-app now; e-mail and SMS through an outbox come next."""

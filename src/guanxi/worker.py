@@ -1,0 +1,67 @@
+"""``guanxi worker``: the periodic jobs of every domain on one scheduler (APScheduler).
+
+Each job is idempotent — safe to run twice, concurrently on two machines, or again after a
+crash — so the worker needs no lock and no bookkeeping of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from guanxi.config import Settings
+from guanxi.core import clock
+from guanxi.core.db import make_sessionmaker
+
+log = logging.getLogger("guanxi.worker")
+
+
+def sla_sweep(engine: Engine, settings: Settings) -> dict[str, int]:
+    """One SLA sweep over the open tickets."""
+    from guanxi.tickets.jobs import sweep_sla
+    from guanxi.tickets.service import calendar_for
+
+    with make_sessionmaker(engine)() as session:
+        result = sweep_sla(session, now=clock.now(), calendar=calendar_for(settings.timezone))
+    figures = {
+        "checked": result.checked,
+        "warnings": result.warnings,
+        "breaches": result.breaches,
+        "escalations": result.escalations,
+    }
+    log.info("sla sweep: %s", figures)
+    return figures
+
+
+# (name, function, interval in seconds)
+JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
+    ("sla_sweep", sla_sweep, 60),
+]
+
+
+def run_once(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Every job once, in order (cron-style use, tests)."""
+    return {name: job(engine, settings) for name, job, _every in JOBS}
+
+
+def run_forever(engine: Engine, settings: Settings) -> None:
+    """Run every job on its interval until stopped (Ctrl-C, SIGTERM)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(timezone=settings.timezone)
+    for name, job, every in JOBS:
+        # One instance at a time per job; a late run is merged into the next, not queued.
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=every,
+            args=(engine, settings),
+            id=name,
+            max_instances=1,
+            coalesce=True,
+        )
+    log.info("worker started: %s", ", ".join(name for name, _job, _every in JOBS))
+    scheduler.start()
