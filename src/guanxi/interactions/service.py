@@ -52,7 +52,7 @@ def log_interaction(
         session.add(interaction)
         session.flush()
         for item in interaction_in.action_items:
-            session.add(_item(interaction_in.customer_id, item, actor, interaction.id))
+            session.add(_item(interaction_in.customer_id, item, actor.id, interaction.id))
         if interaction_in.kind.value == "return_visit" and interaction_in.ticket_id is not None:
             for open_item in session.scalars(
                 select(ActionItem).where(
@@ -98,12 +98,12 @@ def _check_refs(session: Session, interaction_in: InteractionCreate) -> None:
 
 
 def _item(
-    customer_id: int, item: ActionItemIn, actor: User, interaction_id: int | None
+    customer_id: int, item: ActionItemIn, owner_id: int | None, interaction_id: int | None
 ) -> ActionItem:
     return ActionItem(
         customer_id=customer_id,
         interaction_id=interaction_id,
-        owner_id=item.owner_id or actor.id,
+        owner_id=item.owner_id or owner_id,
         title=item.title,
         due_on=item.due_on,
         created_at=clock.now(),
@@ -132,14 +132,8 @@ def schedule_follow_up(
             open_item.due_on = due_on
             open_item.owner_id = owner_id
             return open_item
-    item = ActionItem(
-        customer_id=customer_id,
-        owner_id=owner_id,
-        title=title,
-        due_on=due_on,
-        ticket_id=ticket_id,
-        created_at=clock.now(),
-    )
+    item = _item(customer_id, ActionItemIn(title=title, due_on=due_on), owner_id, None)
+    item.ticket_id = ticket_id
     session.add(item)
     session.flush()
     return item

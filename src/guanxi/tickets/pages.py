@@ -205,8 +205,11 @@ def _back(ticket_id: int, exc: DomainError | None = None) -> Response:
     there in the user's language."""
     if exc is None:
         return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
-    params = {k: str(v) for k, v in exc.params.items() if k != "field"}
-    query = urlencode({"error": exc.message, **params})
+    if isinstance(exc, ValidationFailed):
+        code, raw = exc.errors[0].code, exc.errors[0].params
+    else:
+        code, raw = exc.message, {k: v for k, v in exc.params.items() if k != "field"}
+    query = urlencode({"error": code, **{k: str(v) for k, v in raw.items()}})
     return RedirectResponse(f"/tickets/{ticket_id}?{query}", status_code=303)
 
 
@@ -253,8 +256,6 @@ async def act(ticket_id: PathId, request: Request, session: SessionDep, user: Wo
             root_cause=str(form.get("root_cause") or "").strip()[:50] or None,
         )
     except (Conflict, ValidationFailed) as exc:
-        if isinstance(exc, ValidationFailed):
-            exc = Conflict(exc.errors[0].code)
         return _back(ticket_id, exc)
     return _back(ticket_id)
 
@@ -274,8 +275,6 @@ async def satisfaction(
     except ValueError:
         return _back(ticket_id, Conflict("ticket_score"))
     except (Conflict, ValidationFailed) as exc:
-        if isinstance(exc, ValidationFailed):
-            exc = Conflict("ticket_score")
         return _back(ticket_id, exc)
     return _back(ticket_id)
 
@@ -299,7 +298,5 @@ async def hand_over(
     except ValueError:
         return _back(ticket_id, Conflict("ticket_receiver"))
     except (Conflict, ValidationFailed) as exc:
-        if isinstance(exc, ValidationFailed):
-            exc = Conflict(exc.errors[0].code)
         return _back(ticket_id, exc)
     return _back(ticket_id)

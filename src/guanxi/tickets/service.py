@@ -417,7 +417,7 @@ def record_satisfaction(
     satisfied."""
     if not 1 <= score <= 5:
         raise ValidationFailed(
-            [FieldError(("score",), "less_than_equal", "Must be at most 5", {"le": 5})]
+            [FieldError(("score",), "ticket_score", "Choose a score from 1 to 5")]
         )
     with write_transaction(session):
         ticket = get_ticket(session, ticket_id)
