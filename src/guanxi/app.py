@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.imports import pages as imports_pages
     from guanxi.interactions import api as interactions_api
     from guanxi.interactions import pages as interactions_pages
+    from guanxi.notify import pages as notify_pages
     from guanxi.quality import pages as quality_pages
     from guanxi.security import api as security_api
     from guanxi.shipments import api as shipments_api
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         quality_pages,
         tickets_pages,
         interactions_pages,
+        notify_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

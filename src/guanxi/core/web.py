@@ -444,6 +444,7 @@ def template_environment() -> Environment:
         "quality",
         "tickets",
         "interactions",
+        "notify",
     ):
         path = root / domain / "templates"
         if path.is_dir():

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.core import clock
+from guanxi.core.db import write_transaction
 from guanxi.notify.models import Notification
 
 
@@ -62,3 +63,14 @@ def inbox(
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return list(session.scalars(stmt.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(session: Session, *, notification_id: int, user_id: int) -> str | None:
+    """Mark one of the user's notifications read; returns its link (None if not theirs)."""
+    with write_transaction(session):
+        item = session.get(Notification, notification_id)
+        if item is None or item.user_id != user_id:
+            return None
+        if item.read_at is None:
+            item.read_at = clock.now()
+        return item.link

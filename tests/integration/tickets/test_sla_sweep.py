@@ -116,3 +116,46 @@ def test_worker_once_from_the_command_line(
         }
     finally:
         get_settings.cache_clear()
+
+
+def test_inbox_page_lists_and_opens(client: Any, db: Session, make_user: Any) -> None:
+    import re
+
+    from guanxi.notify.service import notify
+    from tests.conftest import PASSWORD
+
+    agent = make_user("agent")
+    other = make_user("agent")
+    notify(
+        db, user_ids=[agent.id], key="k1", kind="sla_breach", subject="#7 催件", link="/tickets/7"
+    )
+    notify(
+        db,
+        user_ids=[other.id],
+        key="k2",
+        kind="sla_warning",
+        subject="#8 别人的",
+        link="/tickets/8",
+    )
+    client.post("/login", data={"username": agent.username, "password": PASSWORD, "next": "/"})
+    page = client.get("/inbox", headers={"Accept-Language": "zh-CN"}).text
+    assert "#7 催件" in page
+    assert "别人的" not in page
+    match = re.search(r'action="/inbox/(\d+)/open"', page)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match
+    assert csrf
+    opened = client.post(
+        f"/inbox/{match.group(1)}/open", data={"csrf_token": csrf.group(1)}, follow_redirects=False
+    )
+    assert opened.headers["location"] == "/tickets/7"
+    db.expire_all()
+    assert [n.read_at is not None for n in inbox(db, user_id=agent.id)] == [True]
+    # Someone else's notification neither opens nor changes.
+    theirs = inbox(db, user_id=other.id)[0].id
+    assert (
+        client.post(
+            f"/inbox/{theirs}/open", data={"csrf_token": csrf.group(1)}, follow_redirects=False
+        ).headers["location"]
+        == "/inbox"
+    )

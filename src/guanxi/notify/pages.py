@@ -1,0 +1,32 @@
+"""The in-app inbox: a user's notifications, newest first; opening one marks it read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from guanxi.core.ids import PathId
+from guanxi.notify import service
+from guanxi.security.deps import SessionDep, require
+from guanxi.security.models import User
+from guanxi.web.render import render
+
+router = APIRouter()
+
+# Every signed-in user has an inbox: the dependency only requires a session.
+Anyone = Annotated[User, require(None)]
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, session: SessionDep, user: Anyone) -> Response:
+    """My notifications."""
+    return render(request, "notify/inbox.html", items=service.inbox(session, user_id=user.id))
+
+
+@router.post("/inbox/{notification_id}/open", response_class=HTMLResponse)
+def open_notification(notification_id: PathId, session: SessionDep, user: Anyone) -> Response:
+    """Mark read and go where it points."""
+    link = service.mark_read(session, notification_id=notification_id, user_id=user.id)
+    return RedirectResponse(link or "/inbox", status_code=303)
