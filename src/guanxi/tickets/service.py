@@ -23,6 +23,7 @@ from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.customers.service import get_customer
 from guanxi.interactions.service import schedule_follow_up
+from guanxi.notify.service import notify
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import actor_of, has_permission
@@ -484,6 +485,16 @@ def hand_over(
         ticket.version += 1
         session.flush()
         _event(session, ticket, "hand_over", ticket.status, actor, reason, to_user_id=to_user_id)
+        # The receiver learns of it in the app (keyed by the event: told once).
+        notify(
+            session,
+            user_ids=[to_user_id],
+            key=f"handover:{ticket.id}:{ticket.version}",
+            kind="ticket_handover",
+            subject=f"#{ticket.id} {ticket.subject}",
+            body=reason,
+            link=f"/tickets/{ticket.id}",
+        )
         record(
             session,
             actor=actor_of(actor),

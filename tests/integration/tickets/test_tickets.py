@@ -76,6 +76,11 @@ def test_ownership_through_two_hand_overs(db: Session, make_user: Any) -> None:
     ticket = service.hand_over(
         db, ticket_id=ticket.id, to_user_id=third.id, reason="客户要求换人", actor=second
     )
+    from guanxi.notify.service import inbox
+
+    assert [(n.kind, n.body) for n in inbox(db, user_id=third.id)] == [
+        ("ticket_handover", "客户要求换人")
+    ]
     # The first owner stays accountable; the timeline keeps every hand-over and its reason.
     assert (ticket.owner_id, ticket.first_owner_id) == (third.id, first.id)
     steps = [(e.action, e.to_user_id, e.note) for e in service.events_of(db, ticket.id)]
