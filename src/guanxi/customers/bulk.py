@@ -241,21 +241,12 @@ def _group(items: list[tuple[int, CustomerCreate]], known_ids: dict[int, int]) -
 
 
 def _kind_clash(kind: str, identifiers: dict[str, Any]) -> RowRejection | None:
-    if kind == "individual" and identifiers.get("credit_code"):
-        return RowRejection(
-            0,
-            "credit_code",
-            "credit_code_individual",
-            "Only enterprises and government bodies have a credit code",
-        )
-    if kind != "individual" and identifiers.get("id_number"):
-        return RowRejection(
-            0,
-            "id_number",
-            "id_number_organisation",
-            "Only individual customers have a resident ID number",
-        )
-    return None
+    clash = service.identifier_kind_clash(
+        kind,
+        id_number=bool(identifiers.get("id_number")),
+        credit_code=bool(identifiers.get("credit_code")),
+    )
+    return None if clash is None else RowRejection(0, str(clash.loc[0]), clash.code, clash.message)
 
 
 def upsert_customers(

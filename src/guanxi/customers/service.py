@@ -435,6 +435,24 @@ def update_customer(
     return customer
 
 
+def identifier_kind_clash(kind: str, *, id_number: bool, credit_code: bool) -> FieldError | None:
+    """The rule tying identifiers to the kind of customer: only individuals have a resident
+    ID number, only organisations a credit code. One place for the form, the API and imports."""
+    if kind == "individual" and credit_code:
+        return FieldError(
+            ("credit_code",),
+            "credit_code_individual",
+            "Only enterprises and government bodies have a credit code",
+        )
+    if kind != "individual" and id_number:
+        return FieldError(
+            ("id_number",),
+            "id_number_organisation",
+            "Only individual customers have a resident ID number",
+        )
+    return None
+
+
 def _check_identifier_kind(kind: str, customer_in: CustomerUpdate, customer: Customer) -> None:
     id_number = (
         customer_in.id_number
@@ -446,26 +464,9 @@ def _check_identifier_kind(kind: str, customer_in: CustomerUpdate, customer: Cus
         if "credit_code" in customer_in.model_fields_set
         else customer.credit_code_enc
     )
-    if kind == "individual" and credit:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    ("credit_code",),
-                    "credit_code_individual",
-                    "Only enterprises and government bodies have a credit code",
-                )
-            ]
-        )
-    if kind != "individual" and id_number:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    ("id_number",),
-                    "id_number_organisation",
-                    "Only individual customers have a resident ID number",
-                )
-            ]
-        )
+    clash = identifier_kind_clash(kind, id_number=bool(id_number), credit_code=bool(credit))
+    if clash is not None:
+        raise ValidationFailed([clash])
 
 
 def set_status(

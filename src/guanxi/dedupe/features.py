@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -164,17 +165,12 @@ def record_table(
         return c.blind_index(field, value) if value else None
 
     row = (NEW_RECORD_ID, kind, name, bidx("email", email), bidx("id_number", id_number))
-    customers = [(*row, bidx("credit_code", credit_code), date_or_none(birthday))]
+    customers = [
+        (*row, bidx("credit_code", credit_code), date.fromisoformat(birthday) if birthday else None)
+    ]
     phone_idx = {NEW_RECORD_ID: [c.blind_index("phone", p) for p in phones]}
     addresses = {NEW_RECORD_ID: address} if address else {}
     return _rows_to_table(customers, phone_idx, addresses)
-
-
-def date_or_none(value: str | None) -> Any:
-    """An ISO date string as a date (None stays None)."""
-    from datetime import date
-
-    return date.fromisoformat(value) if value else None
 
 
 _CUSTOMER_COLS = (

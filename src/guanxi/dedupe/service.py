@@ -649,22 +649,17 @@ class PairRow:
     status: str
 
 
-def list_pairs(
-    session: Session, *, status: PairStatus = PairStatus.pending, limit: int = 50, offset: int = 0
-) -> tuple[list[PairRow], int]:
-    """Pairs in one status, most probable first, and how many there are."""
+def _pair_rows(session: Session, *where: Any, limit: int = 1, offset: int = 0) -> list[PairRow]:
+    """Pairs with both customers' names, most probable first (one statement)."""
     left = select(Customer.name).where(Customer.id == DuplicatePair.left_id).scalar_subquery()
     right = select(Customer.name).where(Customer.id == DuplicatePair.right_id).scalar_subquery()
     rows = session.execute(
         select(DuplicatePair, left, right)
-        .where(DuplicatePair.status == status.value)
+        .where(*where)
         .order_by(DuplicatePair.probability.desc(), DuplicatePair.id)
         .limit(limit)
         .offset(offset)
     ).all()
-    total = session.scalar(
-        select(func.count()).select_from(DuplicatePair).where(DuplicatePair.status == status.value)
-    )
     return [
         PairRow(
             p.id,
@@ -678,31 +673,24 @@ def list_pairs(
             p.status,
         )
         for p, ln, rn in rows
-    ], int(total or 0)
+    ]
+
+
+def list_pairs(
+    session: Session, *, status: PairStatus = PairStatus.pending, limit: int = 50, offset: int = 0
+) -> tuple[list[PairRow], int]:
+    """Pairs in one status, most probable first, and how many there are."""
+    in_status = DuplicatePair.status == status.value
+    total = session.scalar(select(func.count()).select_from(DuplicatePair).where(in_status))
+    return _pair_rows(session, in_status, limit=limit, offset=offset), int(total or 0)
 
 
 def get_pair(session: Session, pair_id: int) -> PairRow:
     """One pair as the queue shows it, or NotFound."""
-    pair = session.get(DuplicatePair, pair_id)
-    if pair is None:
+    found = _pair_rows(session, DuplicatePair.id == pair_id)
+    if not found:
         raise NotFound("duplicate pair not found", pair_id=pair_id)
-    names = {
-        cid: name
-        for cid, name in session.execute(
-            select(Customer.id, Customer.name).where(Customer.id.in_([pair.left_id, pair.right_id]))
-        )
-    }
-    return PairRow(
-        pair.id,
-        pair.left_id,
-        names.get(pair.left_id, ""),
-        pair.right_id,
-        names.get(pair.right_id, ""),
-        pair.probability,
-        pair.rule,
-        tuple(a for a in pair.agreed.split(",") if a),
-        pair.status,
-    )
+    return found[0]
 
 
 def pair_detail(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -552,6 +553,27 @@ def _resolve(parser: RowParser, row: ParsedRow, found: dict[tuple[str, str], int
     return None
 
 
+def _with_customer(
+    session: Session,
+    parser: RowParser,
+    parsed: list[ParsedRow],
+    outcome: _Outcome,
+    validate: Callable[[ParsedRow, int | None], BaseModel | None],
+) -> list[tuple[ParsedRow, int, Any]]:
+    """The rows naming a stored customer that pass ``validate``, with the customer's id;
+    the others' errors go to ``outcome`` (contacts and shipments alike)."""
+    found = _customer_refs(session, parsed)
+    good: list[tuple[ParsedRow, int, Any]] = []
+    for row in parsed:
+        cid = None if row.errors else _resolve(parser, row, found)
+        model = validate(row, cid)
+        if row.errors or model is None or cid is None:
+            outcome.errors += row.errors
+            continue
+        good.append((row, cid, model))
+    return good
+
+
 def _write_contacts(
     session: Session,
     parser: RowParser,
@@ -561,15 +583,12 @@ def _write_contacts(
     dry_run: bool,
 ) -> _Outcome:
     outcome = _Outcome()
-    found = _customer_refs(session, parsed)
-    items: list[tuple[int, int, ContactIn]] = []
-    for row in parsed:
-        cid = None if row.errors else _resolve(parser, row, found)
-        model = parser.validate(row, ContactIn)
-        if row.errors or model is None or cid is None:
-            outcome.errors += row.errors
-            continue
-        items.append((row.row, cid, model))  # type: ignore[arg-type]
+    items = [
+        (row.row, cid, model)
+        for row, cid, model in _with_customer(
+            session, parser, parsed, outcome, lambda row, cid: parser.validate(row, ContactIn)
+        )
+    ]
     if dry_run:
         outcome.imported = len(items)
         return outcome
@@ -592,19 +611,17 @@ def _write_shipments(
     dry_run: bool,
 ) -> _Outcome:
     outcome = _Outcome()
-    found = _customer_refs(session, parsed)
-    items: list[tuple[int, ShipmentCreate]] = []
-    for row in parsed:
-        cid = None if row.errors else _resolve(parser, row, found)
-        model = (
-            None
-            if row.errors or cid is None
-            else parser.validate(row, ShipmentCreate, {"customer_id": cid})
-        )
-        if row.errors or model is None:
-            outcome.errors += row.errors
-            continue
-        items.append((row.row, model))  # type: ignore[arg-type]
+
+    def validate(row: ParsedRow, cid: int | None) -> BaseModel | None:
+        # Without its customer a shipment is not checked further: one error per row.
+        if row.errors or cid is None:
+            return None
+        return parser.validate(row, ShipmentCreate, {"customer_id": cid})
+
+    items = [
+        (row.row, model)
+        for row, _cid, model in _with_customer(session, parser, parsed, outcome, validate)
+    ]
     if dry_run:
         outcome.imported = len(items)
         return outcome

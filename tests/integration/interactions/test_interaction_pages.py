@@ -30,6 +30,8 @@ def test_due_list_and_logging_a_contact(
     admin = make_user("admin")
     service.save_rule(db, rule_in=CadenceRuleIn(name="全部客户", every_days=1), actor=admin)
     customer = make_customer(name="待联系客户", owner_id=sales.id)
+    with clock.frozen(clock.now() - timedelta(days=2)):
+        older = make_customer(name="两天前的客户", owner_id=sales.id)
     db.add(
         ActionItem(
             customer_id=customer.id,
@@ -44,8 +46,10 @@ def test_due_list_and_logging_a_contact(
     page = client.get("/due", headers={"Accept-Language": "zh-CN"}).text
     assert "待联系客户" not in page.split('id="h-due-items"')[0]
     assert "寄送合同" in page
-    due = service.due_contacts(db, owner_id=sales.id, today=clock.now().date() + timedelta(days=2))
-    assert [d.customer_id for d in due] == [customer.id]
+    listed = page.split('id="due-customers"')[1].split("</table>")[0]
+    # Created two days ago with a one-day cadence: due yesterday, one day overdue.
+    assert f'href="/customers/{older.id}"' in listed
+    assert '<span class="pill warn">1</span>' in listed
 
     bad = client.post(
         f"/customers/{customer.id}/interactions",
