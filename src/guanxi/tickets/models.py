@@ -30,6 +30,10 @@ class Ticket(Base):
         Index("ix_ticket_owner_status", "owner_id", "status"),
         Index("ix_ticket_status_id", "status", "id"),
         Index("ix_ticket_customer_id", "customer_id", "id"),
+        Index("ix_ticket_team_status", "team_id", "status"),
+        # The sweep reads only tickets whose next service-level moment has come.
+        Index("ix_ticket_sla_check_at", "sla_check_at"),
+        Index("ix_ticket_status_sla_due", "status", "sla_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +42,12 @@ class Ticket(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"))
     # The waybill the case is about (the shipment's timeline is shown beside the ticket).
     waybill_no: Mapped[str | None] = mapped_column(String(40), index=True)
+    # A code from the configurable category tree (TicketCategory.code).
     category: Mapped[str | None] = mapped_column(String(50))
+    # Province code (GB/T 2260, two digits) the case is about, for routing by region.
+    region: Mapped[str | None] = mapped_column(String(12))
+    tags: Mapped[str | None] = mapped_column(String(300))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"))
     severity: Mapped[str] = mapped_column(String(10), default="minor")
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     subject: Mapped[str] = mapped_column(String(200))
@@ -66,6 +75,14 @@ class Ticket(Base):
     root_cause: Mapped[str | None] = mapped_column(String(50))
     # The customer's answer to the satisfaction check (1-5); 1-2 reopens the ticket.
     satisfaction: Mapped[int | None] = mapped_column(Integer)
+    # Materialised from the timeline on every change so queues and the sweep need no
+    # per-ticket computation: the nearest unmet due time (None while the clock is paused
+    # or the ticket is done) and the next moment the sweep must look (warning, breach,
+    # escalation).
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the secret in the customer's private follow-up link (self-service).
+    public_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
@@ -138,3 +155,113 @@ class SlaEvent(Base):
     kind: Mapped[str] = mapped_column(String(12))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class TicketCategory(Base):
+    """A node of the configurable category tree (delay, damage, loss, ...); the skill an
+    agent needs to be routed tickets of this category."""
+
+    __tablename__ = "ticket_category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket_category.id", ondelete="RESTRICT")
+    )
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    skill: Mapped[str | None] = mapped_column(String(30))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Team(Base):
+    """A service team: its queue, its working hours (its SLA calendar) and the cursor of its
+    round-robin assignment."""
+
+    __tablename__ = "team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(30), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Local working spans of a working day, e.g. "09:00-12:00,13:00-18:00".
+    work_hours: Mapped[str] = mapped_column(String(100), default="09:00-12:00,13:00-18:00")
+    # The member who was given the last ticket round-robin.
+    rr_last_user_id: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TeamMember(Base):
+    """An agent in a team, with the skills and regions they take tickets for."""
+
+    __tablename__ = "team_member"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("team.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    is_lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Comma-separated; empty means any.
+    skills: Mapped[str | None] = mapped_column(String(200))
+    regions: Mapped[str | None] = mapped_column(String(200))
+    accepting: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoutingRule(Base):
+    """Where a new ticket goes: the first active rule (by position) whose conditions all
+    match picks the team and how an agent in it is chosen."""
+
+    __tablename__ = "routing_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    ticket_type: Mapped[str | None] = mapped_column(String(20))
+    # Matches the category and everything under it in the tree.
+    category: Mapped[str | None] = mapped_column(String(50))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    region: Mapped[str | None] = mapped_column(String(12))
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
+    # Needed skill (defaults to the category's skill); "queue" strategy leaves the ticket
+    # in the team queue for agents to take.
+    skill: Mapped[str | None] = mapped_column(String(30))
+    strategy: Mapped[str] = mapped_column(String(20), default="least_loaded")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DeskSetting(Base):
+    """One piece of service-desk configuration as JSON (priority matrix, SLA policies,
+    reopen and repeat windows, claim standards), validated by its pydantic model."""
+
+    __tablename__ = "desk_setting"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+class Attachment(Base):
+    """A file on a ticket or claim (evidence, photos, letters). The bytes live in the data
+    directory under a random name; the row keeps what is needed to serve them safely."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_ticket_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    claim_id: Mapped[int | None] = mapped_column(
+        ForeignKey("claim.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(100), unique=True)
+    # Sent by the customer through the self-service page (no staff uploader).
+    from_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
