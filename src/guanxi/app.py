@@ -38,13 +38,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.imports import pages as imports_pages
     from guanxi.interactions import api as interactions_api
     from guanxi.interactions import pages as interactions_pages
+    from guanxi.notify import api as notify_api
     from guanxi.notify import pages as notify_pages
     from guanxi.quality import pages as quality_pages
     from guanxi.security import api as security_api
+    from guanxi.selfservice import api as selfservice_api
+    from guanxi.selfservice import pages as selfservice_pages
+    from guanxi.selfservice import service as selfservice_service
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
     from guanxi.tickets import api as tickets_api
-    from guanxi.tickets import claims_api
+    from guanxi.tickets import attachments_api, claims_api, claims_pages, desk_api, desk_pages
     from guanxi.tickets import pages as tickets_pages
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
+    # Links in mails sent without a request (the resolved hook) need the key and base URL.
+    selfservice_service.configure(settings)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
 
@@ -77,7 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dedupe_api,
         tickets_api,
         claims_api,
+        desk_api,
+        attachments_api,
         interactions_api,
+        notify_api,
+        selfservice_api,
     ):
         app.include_router(module.router)
     for module in (
@@ -89,8 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dedupe_pages,
         quality_pages,
         tickets_pages,
+        desk_pages,
+        claims_pages,
         interactions_pages,
         notify_pages,
+        selfservice_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

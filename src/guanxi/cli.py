@@ -69,12 +69,16 @@ def user_create(
     password_stdin: Annotated[
         bool, typer.Option(help="read the password from standard input")
     ] = False,
+    email: Annotated[
+        str | None, typer.Option(help="work e-mail address for notifications by e-mail")
+    ] = None,
 ) -> None:
     """Create a user; the password is read from stdin or prompted for (never an argument)."""
     from pydantic import ValidationError
 
     from guanxi.audit.service import Actor
     from guanxi.core.errors import DomainError
+    from guanxi.core.web import field_errors_from_pydantic, translate_field_error
     from guanxi.security.schemas import UserCreate
     from guanxi.security.service import create_user
 
@@ -89,10 +93,13 @@ def user_create(
             display_name=display_name or username,
             role=role,
             password=password,
+            email=email,
         )
     except ValidationError as exc:
-        for err in exc.errors():
-            console.print(f"[red]{'.'.join(map(str, err['loc']))}[/red]: {err['msg']}")
+        lang = get_settings().default_language
+        for err in field_errors_from_pydantic(list(exc.errors())):
+            field = ".".join(map(str, err.loc))
+            console.print(f"[red]{field}[/red]: {translate_field_error(err, lang)}")
         raise typer.Exit(2) from None
     session = make_sessionmaker(_engine())()
     try:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Import uploads only (routes marked with core.web.body_limit): spreadsheets of a few
     # million rows run to gigabytes, streamed to disk, never held in memory.
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    # One ticket or claim attachment (photo, letter, call recording), stored under
+    # data_dir/attachments; its upload routes are marked with core.web.body_limit.
+    attachment_max_bytes: int = 10 * 1024 * 1024
     # Threads per process for synchronous routes (database calls). Unset: 2 on SQLite, where
     # work is CPU-bound under one GIL and more threads only contend; 8 on PostgreSQL, where
     # threads also wait on the network.
@@ -62,8 +65,47 @@ class Settings(BaseSettings):
     # a lock and whose indexed reads take less time than the thread hop; off for PostgreSQL.
     inline_reads: bool | None = None
     cookie_secure: bool = False
+    # Customer self-service page (selfservice/ratelimit.py), in the `limits` notation
+    # "N/period": lookups per client address; failed lookups per waybill (stops guessing the
+    # phone's last four digits); tickets filed and messages sent per client address.
+    selfservice_lookup_limit: str = "20/minute"
+    selfservice_failure_limit: str = "10/hour"
+    selfservice_filing_limit: str = "5/hour"
+    selfservice_message_limit: str = "20/hour"
+    # Minutes a successful lookup stays valid for filing a complaint about that waybill.
+    selfservice_proof_minutes: int = Field(default=30, ge=1, le=24 * 60)
     # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
     bench_bare: bool = False
+    # Where users reach Guanxi: links in e-mails are made absolute with it.
+    base_url: str = "http://127.0.0.1:8000"
+    # Outgoing e-mail (notify/mail.py). An empty host turns e-mail off: mails wait in the
+    # outbox until a host is set. smtp_ssl (implicit TLS, port 465) wins over smtp_starttls.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    mail_from: str = "Guanxi <noreply@localhost>"
+    # Seconds per SMTP operation; keep well under the outbox lease (notify/outbox.py).
+    smtp_timeout: float = 30.0
+
+    @model_validator(mode="after")
+    def _rate_limits(self) -> Settings:
+        # A mistyped limit must stop the start, not fail the first customer's request.
+        from limits import parse
+
+        for name in (
+            "selfservice_lookup_limit",
+            "selfservice_failure_limit",
+            "selfservice_filing_limit",
+            "selfservice_message_limit",
+        ):
+            try:
+                parse(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"GUANXI_{name.upper()}: not a rate limit like 20/minute") from exc
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -33,3 +33,8 @@ def load() -> None:
     register_mover("shipment", move_to_customer, return_to_customer)
     # A file naming a merged customer (by its customer number) updates the survivor.
     register_survivor_resolver(survivors_of)
+    # A resolved ticket mails its customer the reply and the private satisfaction link.
+    from guanxi.selfservice.service import mail_resolution
+    from guanxi.tickets.service import register_resolved_hook
+
+    register_resolved_hook(mail_resolution)

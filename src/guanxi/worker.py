@@ -19,26 +19,50 @@ from guanxi.core.db import make_sessionmaker
 log = logging.getLogger("guanxi.worker")
 
 
-def sla_sweep(engine: Engine, settings: Settings) -> dict[str, int]:
-    """One SLA sweep over the open tickets."""
+def sla_sweep(engine: Engine, settings: Settings, *, full: bool = False) -> dict[str, int]:
+    """One SLA sweep over the open tickets whose next moment has come (``full``: all)."""
     from guanxi.tickets.jobs import sweep_sla
     from guanxi.tickets.service import calendar_for
 
     with make_sessionmaker(engine)() as session:
-        result = sweep_sla(session, now=clock.now(), calendar=calendar_for(settings.timezone))
+        result = sweep_sla(
+            session, now=clock.now(), calendar=calendar_for(settings.timezone), full=full
+        )
     figures = {
         "checked": result.checked,
         "warnings": result.warnings,
         "breaches": result.breaches,
         "escalations": result.escalations,
     }
-    log.info("sla sweep: %s", figures)
+    log.info("sla sweep%s: %s", " (full)" if full else "", figures)
     return figures
+
+
+def sla_full_sweep(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Recompute every open ticket's SLA moments: picks up a changed policy or team hours
+    and tickets written before the moments were materialised. Runs at start and hourly."""
+    return sla_sweep(engine, settings, full=True)
+
+
+def outbox(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Send the e-mails that are due (committed rows only; each claimed by one worker)."""
+    from guanxi.notify.mail import SmtpMailer
+    from guanxi.notify.outbox import send_due
+
+    result = send_due(
+        make_sessionmaker(engine),
+        mailer=SmtpMailer.from_settings(settings),
+        now=clock.now(),
+        limit=500,
+    )
+    return result.figures()
 
 
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
+    ("sla_full_sweep", sla_full_sweep, 3600),
     ("sla_sweep", sla_sweep, 60),
+    ("outbox", outbox, 30),
 ]
 
 
@@ -53,6 +77,9 @@ def run_forever(engine: Engine, settings: Settings) -> None:
 
     scheduler = BlockingScheduler(timezone=settings.timezone)
     for name, job, every in JOBS:
+        # The full sweep also runs at once: a just-upgraded database gets its moments.
+        # (APScheduler reads an explicit next_run_time=None as "paused": pass it or not.)
+        first = {"next_run_time": clock.now()} if name == "sla_full_sweep" else {}
         # One instance at a time per job; a late run is merged into the next, not queued.
         scheduler.add_job(
             job,
@@ -62,6 +89,7 @@ def run_forever(engine: Engine, settings: Settings) -> None:
             id=name,
             max_instances=1,
             coalesce=True,
+            **first,
         )
     log.info("worker started: %s", ", ".join(name for name, _job, _every in JOBS))
     scheduler.start()

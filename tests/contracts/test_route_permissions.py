@@ -18,6 +18,15 @@ PUBLIC = {
     ("GET", "/lang/{code}"),
     ("GET", "/healthz"),
     ("GET", "/"),
+    # The customer self-service page: no sign-in, rate-limited, the ticket page opened by
+    # the secret in its link (selfservice/).
+    ("POST", "/api/v1/public/track"),
+    ("GET", "/track"),
+    ("POST", "/track"),
+    ("POST", "/track/file"),
+    ("GET", "/s/{token}"),
+    ("POST", "/s/{token}/message"),
+    ("POST", "/s/{token}/satisfaction"),
 }
 
 
@@ -87,6 +96,7 @@ MATRIX: list[tuple[str, str, Permission, dict[str, Any] | None]] = [
         Permission.user_manage,
         {"username": "m{n}", "display_name": "m", "role": "agent", "password": "longenough1"},
     ),
+    ("GET", "/api/v1/outbox", Permission.user_manage, None),
 ]
 
 

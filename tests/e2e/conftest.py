@@ -22,6 +22,8 @@ from guanxi.customers.service import create_customer
 from guanxi.dedupe.service import run as run_dedupe
 from guanxi.security.schemas import UserCreate
 from guanxi.security.service import create_user
+from guanxi.shipments.schemas import ShipmentCreate
+from guanxi.shipments.service import create_shipment
 from tests.conftest import PASSWORD, settings_for
 
 CHROMIUM = os.environ.get("GUANXI_CHROMIUM", "/usr/bin/chromium")
@@ -81,7 +83,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "source": "app",
             },
         ):
-            create_customer(session, customer_in=CustomerCreate(**body), actor=agent)  # type: ignore[arg-type]
+            customer = create_customer(session, customer_in=CustomerCreate(**body), actor=agent)  # type: ignore[arg-type]
+            if body["name"] == "李四":
+                # A waybill of 李四's to complain about (the ticket journey starts from it).
+                create_shipment(
+                    session,
+                    shipment_in=ShipmentCreate(
+                        waybill_no="SF7700012345",
+                        customer_id=customer.id,
+                        origin_province="广东省",
+                        dest_province="浙江省",
+                        dest_city="杭州市",
+                        fee_fen=1800,
+                    ),
+                    actor=agent,
+                )
         create_user(
             session,
             user_in=UserCreate(

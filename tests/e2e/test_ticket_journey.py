@@ -1,5 +1,6 @@
-"""An agent's complaint in a real browser: from the customer's page open a ticket, take it,
-reply, resolve; the customer is not satisfied, it reopens, is resolved again and closed."""
+"""An agent's complaint in a real browser: from the waybill on the customer's page open a
+ticket, take it, reply, resolve; the customer is not satisfied, it reopens, is resolved
+again and closed, and the return visit appears in the due list."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ def test_complaint_until_the_customer_is_satisfied(live_server: str, browser: An
     page.get_by_role("button", name="登录").click()
     page.get_by_label("搜索").fill("李四")
     page.locator("#results").get_by_role("link", name="李四").click()
+    # From the customer's waybill: the ticket is about that shipment.
+    page.get_by_role("link", name="SF7700012345").first.click()
     page.get_by_role("link", name="新建工单").click()
+    expect(page.get_by_label("运单号")).to_have_value("SF7700012345")
     page.get_by_label("严重程度").select_option("major")
     page.get_by_label("主题").fill("快件三天未更新物流")
     page.get_by_label("描述").fill("客户来电：快件在杭州中转站停滞三天。")
@@ -59,6 +63,9 @@ def test_complaint_until_the_customer_is_satisfied(live_server: str, browser: An
 
     page.goto(f"{live_server}/tickets?view=done")
     expect(page.locator("#tickets")).to_contain_text("快件三天未更新物流")
+    # Closing the complaint booked the return visit (回访) in the owner's due list.
+    page.goto(f"{live_server}/due")
+    expect(page.locator("main")).to_contain_text("快件三天未更新物流")
     page.goto(f"{live_server}/tickets/new")
     page.get_by_label("主题").fill("咨询保价规则")
     page.get_by_label("类型").select_option("inquiry")

@@ -94,6 +94,17 @@ ERROR_MESSAGES: dict[str, str] = {
     "merge_chained": N_("Undo the later merge of this customer first"),
     # service desk
     "waybill_unknown": N_("No shipment has this waybill"),
+    "desk_matrix_incomplete": N_("Every type and severity needs a priority; missing: {missing}"),
+    "desk_sla_incomplete": N_(
+        "Every type and priority needs one target; missing: {missing}; twice: {twice}"
+    ),
+    "category_unknown": N_("No such category: {code}"),
+    "category_code": N_("Use lower-case letters, digits, _ and ."),
+    "category_exists": N_("A category with code {code} already exists"),
+    "team_hours": N_("Working hours like 09:00-12:00,13:00-18:00"),
+    "team_code": N_("Use lower-case letters, digits, - and _"),
+    "team_exists": N_("A team with code {code} already exists"),
+    "team_unknown": N_("No such team"),
     "ticket_taken": N_("Someone else has already taken this ticket"),
     "ticket_transition": N_("Not possible while the ticket is {status}"),
     "ticket_reopen_window": N_("A closed ticket can only be reopened within {days} days"),
@@ -109,6 +120,9 @@ ERROR_MESSAGES: dict[str, str] = {
     "claim_above_limit": N_("Above your approval limit"),
     "claim_decided": N_("This claim has already been decided ({status})"),
     "claim_not_approved": N_("Only an approved claim can be paid ({status})"),
+    # e-mail outbox
+    "outbox_sent": N_("This e-mail has already been sent"),
+    "outbox_sending": N_("This e-mail is being sent right now; look again in a minute"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

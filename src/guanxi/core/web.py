@@ -4,6 +4,7 @@ language negotiation and the template environment."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -258,6 +259,8 @@ class BodyLimit:
 # Paths whose bodies may be larger than max_body_bytes (filled in by body_limit). Keyed by
 # the exact path, not found through the router: the middleware runs before routing.
 _BODY_LIMITS: dict[str, BodyLimit] = {}
+# Paths with parameters (``/api/v1/tickets/{ticket_id}/attachments``), matched segment-wise.
+_BODY_LIMIT_TEMPLATES: list[tuple[re.Pattern[str], BodyLimit]] = []
 
 
 def body_limit(limit: BodyLimit) -> Callable[[F], F]:
@@ -269,7 +272,11 @@ def body_limit(limit: BodyLimit) -> Callable[[F], F]:
     ``errors``) for a page. The route itself answers a file that is only a little too large
     (within the framing allowance) with :func:`file_too_large`.
     """
-    _BODY_LIMITS[limit.path] = limit
+    if "{" in limit.path:
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(limit.path))
+        _BODY_LIMIT_TEMPLATES.append((re.compile(pattern), limit))
+    else:
+        _BODY_LIMITS[limit.path] = limit
 
     def mark(endpoint: F) -> F:
         return endpoint
@@ -321,7 +328,9 @@ def _route_body_limit(scope: Scope) -> BodyLimit | None:
     root = str(scope.get("root_path", ""))
     if root and path.startswith(root):
         path = path[len(root) :]
-    limit = _BODY_LIMITS.get(path)
+    limit = _BODY_LIMITS.get(path) or next(
+        (lim for pattern, lim in _BODY_LIMIT_TEMPLATES if pattern.fullmatch(path)), None
+    )
     return limit if limit is not None and scope.get("method") == "POST" else None
 
 
@@ -359,9 +368,12 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
+                own = list(message.get("headers") or [])
+                # A response's own policy wins (downloads are sandboxed more strictly).
+                have = {name.lower() for name, _value in own}
                 message["headers"] = [
-                    *message["headers"],
+                    *own,
+                    *(h for h in _SECURITY_HEADERS if h[0] not in have),
                     (b"x-request-id", rid.encode("latin-1")),
                 ]
             await send(message)

@@ -17,6 +17,7 @@ DEMO_USERS: list[tuple[str, str, Role]] = [
     ("admin", "系统管理员", Role.admin),
     ("manager", "客服主管 王敏", Role.manager),
     ("agent", "客服专员 李娜", Role.agent),
+    ("agent2", "客服专员 张伟", Role.agent),
     ("analyst", "数据分析师 陈晨", Role.analyst),
     ("auditor", "合规审计 周洁", Role.auditor),
     ("sales", "客户经理 赵磊", Role.sales),
@@ -39,6 +40,35 @@ def ensure_demo_users(session: Session) -> list[int]:
                 actor=actor,
             )
     session.commit()
+    _ensure_demo_desk(session)
     return list(
         session.scalars(select(User.id).where(User.role == Role.sales.value).order_by(User.id))
     )
+
+
+def _ensure_demo_desk(session: Session) -> None:
+    """A hotline team of the two agents and one rule sending every new ticket to whichever
+    of them has less open work (once; an administrator changes it under Desk settings)."""
+    from guanxi.tickets.teams import list_teams, save_rule, save_team, set_member
+
+    if list_teams(session):
+        return
+    users = {u.username: u for u in session.scalars(select(User))}
+    admin = users["admin"]
+    team = save_team(session, actor=admin, code="hotline", name="热线客服组")
+    set_member(
+        session,
+        actor=admin,
+        team_id=team.id,
+        user_id=users["agent"].id,
+        skills="logistics,claims,service,billing",
+        is_lead=True,
+    )
+    set_member(
+        session,
+        actor=admin,
+        team_id=team.id,
+        user_id=users["agent2"].id,
+        skills="logistics,service",
+    )
+    save_rule(session, actor=admin, name="全部工单", team_id=team.id, strategy="least_loaded")

@@ -1,1 +1,1 @@
-"""Notifications to users: in-app now; e-mail and SMS through an outbox come next."""
+"""Notifications to users: in the app and by e-mail through the outbox (SMS comes later)."""

@@ -51,7 +51,7 @@ class OutboxEmail(Base):
     to_enc: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    # pending -> sent | failed (gave up after the last retry)
+    # pending -> sending (claimed by a worker, with a lease) -> sent | pending (retry) | failed
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -1,4 +1,5 @@
-"""Sending and reading in-app notifications (inside the caller's transaction)."""
+"""Notifying users: in the app and, for users with an e-mail address, by e-mail through the
+outbox (both inside the caller's transaction; the e-mail goes out after commit)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy.orm import Session
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.notify.models import Notification
+from guanxi.notify.outbox import queue_email
+from guanxi.security.models import User
 
 
 def notify(
@@ -23,7 +26,11 @@ def notify(
     link: str | None = None,
 ) -> int:
     """Notify each user once per ``key`` (already notified users are skipped); returns how
-    many notifications were added. Runs in the caller's transaction."""
+    many notifications were added. Runs in the caller's transaction.
+
+    Each newly notified user who is active and has an e-mail address is also sent an
+    e-mail (outbox key ``"{key}:{user_id}"``) whose body ends with the link made absolute.
+    """
     wanted = sorted(set(user_ids))
     if not wanted:
         return 0
@@ -35,10 +42,11 @@ def notify(
         )
     )
     now = clock.now()
-    added = 0
+    fresh: list[int] = []
     for uid in wanted:
         if uid in have:
             continue
+        fresh.append(uid)
         session.add(
             Notification(
                 user_id=uid,
@@ -50,9 +58,44 @@ def notify(
                 created_at=now,
             )
         )
-        added += 1
     session.flush()
-    return added
+    if fresh:
+        _queue_emails(session, user_ids=fresh, key=key, subject=subject, body=body, link=link)
+    return len(fresh)
+
+
+def _queue_emails(
+    session: Session,
+    *,
+    user_ids: list[int],
+    key: str,
+    subject: str,
+    body: str | None,
+    link: str | None,
+) -> None:
+    """Queue the e-mail twin of a notification for each active user with an address."""
+    addresses = session.execute(
+        select(User.id, User.email)
+        .where(User.id.in_(user_ids), User.is_active.is_(True), User.email.is_not(None))
+        .order_by(User.id)
+    ).all()
+    if not addresses:
+        return
+    text = "\n\n".join(part for part in (body, _absolute(link)) if part) or subject
+    for uid, email in addresses:
+        if email:
+            queue_email(session, key=f"{key}:{uid}", to=email, subject=subject, body=text)
+
+
+def _absolute(link: str | None) -> str | None:
+    """A page path as a URL a mail reader can open (``GUANXI_BASE_URL`` in front)."""
+    if not link:
+        return None
+    if link.startswith(("http://", "https://")):
+        return link
+    from guanxi.config import get_settings
+
+    return get_settings().base_url.rstrip("/") + "/" + link.lstrip("/")
 
 
 def inbox(

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
+from guanxi.core.ids import PathId
 from guanxi.security import service
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
-from guanxi.security.schemas import TokenRead, TokenRequest, UserCreate, UserRead
+from guanxi.security.schemas import TokenRead, TokenRequest, UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -48,3 +49,17 @@ def create_user(
     """Create a user (administrators)."""
     created = service.create_user(session, user_in=body, actor=service.actor_of(user))
     return UserRead.model_validate(created)
+
+
+@router.patch("/users/{user_id}", response_model=UserRead)
+def update_user(
+    user_id: PathId,
+    body: UserUpdate,
+    session: SessionDep,
+    user: Annotated[User, require(Permission.user_manage)],
+) -> UserRead:
+    """Change a user's display name, language or e-mail address (administrators)."""
+    changed = service.update_user(
+        session, user_id=user_id, user_in=body, actor=service.actor_of(user)
+    )
+    return UserRead.model_validate(changed)

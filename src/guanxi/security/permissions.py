@@ -29,6 +29,8 @@ class Permission(StrEnum):
     ticket_read = "ticket.read"
     ticket_write = "ticket.write"
     ticket_manage = "ticket.manage"
+    # Configure the desk: categories, teams and members, routing rules, SLA policy.
+    desk_configure = "desk.configure"
     # Decide compensation claims (each role up to its amount limit, tickets/claims.py).
     claim_approve = "claim.approve"
     shipment_read = "shipment.read"
@@ -66,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ticket_read,
             P.ticket_write,
             P.ticket_manage,
+            P.desk_configure,
             P.claim_approve,
             P.shipment_read,
             P.shipment_write,

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from guanxi.security.permissions import Role
+
+
+def normalize_user_email(value: str) -> str:
+    """A work address, checked for syntax only (no DNS lookup), domain lower-cased.
+
+    Stored in its ASCII form (an internationalised domain as punycode) so any SMTP relay
+    accepts it; a non-ASCII local part is refused for the same reason.
+    """
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        raise PydanticCustomError("email_invalid", "Not a valid e-mail address") from None
+    return checked.ascii_email or checked.normalized
+
+
+UserEmail = Annotated[str, Field(max_length=254), AfterValidator(normalize_user_email)]
 
 
 class TokenRequest(BaseModel):
@@ -34,6 +53,24 @@ class UserCreate(BaseModel):
     role: Role
     password: str = Field(min_length=8, max_length=256)
     language: str | None = Field(default=None, pattern=r"^(zh_CN|en)$")
+    # Work address for notifications by e-mail; without one the user is told in the app only.
+    email: UserEmail | None = None
+
+
+class UserUpdate(BaseModel):
+    """Changes to a user by an administrator; only the fields sent change (null clears)."""
+
+    model_config = ConfigDict(extra="forbid")
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    language: str | None = Field(default=None, pattern=r"^(zh_CN|en)$")
+    email: UserEmail | None = None
+
+    @field_validator("display_name", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("null_not_allowed", "This field cannot be emptied")
+        return value
 
 
 class UserRead(BaseModel):
@@ -46,4 +83,5 @@ class UserRead(BaseModel):
     role: Role
     is_active: bool
     language: str | None
+    email: str | None = None
     permissions: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,8 +13,7 @@ from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.tickets import service
-from guanxi.tickets.calendar import BusinessCalendar
-from guanxi.tickets.enums import TicketStatus
+from guanxi.tickets.enums import Priority, TicketStatus, TicketType
 from guanxi.tickets.schemas import (
     HandOverIn,
     SatisfactionIn,
@@ -21,6 +21,7 @@ from guanxi.tickets.schemas import (
     TicketCreate,
     TicketRead,
 )
+from guanxi.tickets.teams import teams_of
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -28,14 +29,14 @@ Reader = Annotated[User, require(Permission.ticket_read)]
 Worker = Annotated[User, require(Permission.ticket_write)]
 
 
-def _calendar(request: Request) -> BusinessCalendar:
-    return service.calendar_for(request.app.state.settings.timezone)
+def _context(request: Request, session: SessionDep) -> service.SlaContext:
+    return service.sla_context(session, request.app.state.settings.timezone)
 
 
 def _read(request: Request, session: SessionDep, ticket_id: int) -> TicketRead:
     ticket = service.get_ticket(session, ticket_id)
     events = service.events_of(session, ticket_id)
-    return service.to_read(ticket, events, clock.now(), _calendar(request))
+    return service.to_read(ticket, events, clock.now(), _context(request, session))
 
 
 @router.post("", response_model=TicketRead, status_code=201)
@@ -53,26 +54,44 @@ def list_tickets(
     session: SessionDep,
     user: Reader,
     mine: bool = False,
+    my_teams: bool = False,
+    team_id: QueryId = None,
     unassigned: bool = False,
     status: TicketStatus | None = None,
+    type: TicketType | None = None,  # noqa: A002 - the query parameter's public name
+    priority: Priority | None = None,
     customer_id: QueryId = None,
     include_done: bool = False,
+    due_within_minutes: Annotated[int | None, Query(ge=0, le=7 * 24 * 60)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TicketRead]:
-    """A queue: open tickets, urgent first, with SLA countdowns (``mine``, ``unassigned``)."""
+    """A queue: open tickets, urgent first, with SLA countdowns (``mine``, ``my_teams`` or
+    one ``team_id``, ``unassigned``; ``due_within_minutes``: breaching soon, soonest first)."""
+    now = clock.now()
+    teams: tuple[int, ...] | None = None
+    if my_teams:
+        teams = tuple(teams_of(session, user.id))
+    elif team_id is not None:
+        teams = (team_id,)
     filters = service.TicketFilters(
         owner_id=user.id if mine else None,
+        team_ids=teams,
         unassigned=unassigned,
         status=status,
+        type=type,
+        priority=priority,
         customer_id=customer_id,
         include_done=include_done,
+        due_before=None
+        if due_within_minutes is None
+        else now + timedelta(minutes=due_within_minutes),
     )
     return service.list_tickets(
         session,
         filters=filters,
-        now=clock.now(),
-        calendar=_calendar(request),
+        now=now,
+        ctx=_context(request, session),
         limit=limit,
         offset=offset,
     )

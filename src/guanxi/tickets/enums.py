@@ -180,4 +180,8 @@ LABELS: dict[str, str] = {
     "hand_over": N_("Handed over"),
     "satisfaction": N_("Customer satisfied"),
     "unsatisfied": N_("Customer not satisfied: reopened"),
+    "customer_message": N_("Message from the customer"),
+    "least_loaded": N_("Fewest open tickets"),
+    "round_robin": N_("Round-robin"),
+    "queue": N_("Team queue (agents take)"),
 }

@@ -3,7 +3,7 @@ ticket page with its timeline, workflow buttons and hand-over."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,11 +22,11 @@ from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission, list_users
 from guanxi.shipments.service import find_by_waybill, recent_summaries
-from guanxi.tickets import service
-from guanxi.tickets.calendar import BusinessCalendar
+from guanxi.tickets import categories, service
 from guanxi.tickets.enums import (
     LABELS,
     TRANSITIONS,
+    Priority,
     Severity,
     TicketAction,
     TicketChannel,
@@ -34,6 +34,7 @@ from guanxi.tickets.enums import (
     TicketType,
 )
 from guanxi.tickets.schemas import TicketCreate
+from guanxi.tickets.teams import list_teams, teams_of
 from guanxi.web.render import render
 
 router = APIRouter()
@@ -41,11 +42,13 @@ router = APIRouter()
 Reader = Annotated[User, require(Permission.ticket_read)]
 Worker = Annotated[User, require(Permission.ticket_write)]
 
-QUEUES = ("mine", "unassigned", "open", "done")
+QUEUES = ("mine", "team", "unassigned", "soon", "open", "done")
+# "Breaching soon": the nearest target falls due within this many minutes (or is late).
+SOON_MINUTES = 60
 
 
-def _calendar(request: Request) -> BusinessCalendar:
-    return service.calendar_for(request.app.state.settings.timezone)
+def _context(request: Request, session: SessionDep) -> service.SlaContext:
+    return service.sla_context(session, request.app.state.settings.timezone)
 
 
 def _countdown(due: datetime | None, now: datetime) -> tuple[str, int | None]:
@@ -73,24 +76,47 @@ def queue(
     request: Request,
     session: SessionDep,
     user: Reader,
-    view: Annotated[str, Query(pattern="^(mine|unassigned|open|done)$")] = "mine",
+    view: Annotated[str, Query(pattern="^(mine|team|unassigned|soon|open|done)$")] = "mine",
+    type: Annotated[TicketType | None, Query()] = None,  # noqa: A002 - the query's public name
+    priority: Annotated[Priority | None, Query()] = None,
 ) -> Response:
-    """The agent's queues: mine, unassigned, every open ticket, done."""
+    """The agent's queues: mine, my teams', unassigned, breaching soon, all open, done;
+    filtered by type and priority. The table refreshes itself every minute (htmx)."""
+    now = clock.now()
     filters = service.TicketFilters(
         owner_id=user.id if view == "mine" else None,
+        team_ids=tuple(teams_of(session, user.id)) if view == "team" else None,
         unassigned=view == "unassigned",
         status=TicketStatus.closed if view == "done" else None,
+        type=type,
+        priority=priority,
+        due_before=now + timedelta(minutes=SOON_MINUTES) if view == "soon" else None,
     )
     tickets = service.list_tickets(
-        session, filters=filters, now=clock.now(), calendar=_calendar(request), limit=100
+        session, filters=filters, now=now, ctx=_context(request, session), limit=100
     )
+    lang = request_language(request)
     return render(
-        request, "tickets/queue.html", tickets=tickets, view=view, views=QUEUES, **_helpers(request)
+        request,
+        "tickets/queue.html",
+        tickets=tickets,
+        view=view,
+        views=QUEUES,
+        type=type.value if type else "",
+        priority=priority.value if priority else "",
+        types=[(t.value, i18n.gettext(lang, LABELS[t.value])) for t in TicketType],
+        priorities=[(p.value, i18n.gettext(lang, LABELS[p.value])) for p in Priority],
+        query=urlencode({k: v for k, v in (("type", type), ("priority", priority)) if v}),
+        **_helpers(request),
     )
 
 
 def _form(
-    request: Request, values: dict[str, Any], errors: dict[str, str], code: int = 200
+    request: Request,
+    session: SessionDep,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    code: int = 200,
 ) -> Response:
     lang = request_language(request)
 
@@ -101,6 +127,10 @@ def _form(
         "types": choices([t.value for t in TicketType]),
         "channels": choices([c.value for c in TicketChannel]),
         "severities": choices([s.value for s in Severity]),
+        "categories": [
+            (n.code, "\u3000" * n.depth + n.name(lang))
+            for n in categories.tree(session, active_only=True)
+        ],
     }
     return render(
         request, "tickets/form.html", status_code=code, values=values, errors=errors, **options
@@ -110,6 +140,7 @@ def _form(
 @router.get("/tickets/new", response_class=HTMLResponse)
 def new_ticket(
     request: Request,
+    session: SessionDep,
     user: Worker,
     customer_id: Annotated[int | None, Query(gt=0)] = None,
     waybill_no: Annotated[str | None, Query(max_length=40)] = None,
@@ -117,7 +148,7 @@ def new_ticket(
     """The new-ticket form, prefilled from a customer's page or a waybill."""
     values: dict[str, Any] = {"type": "complaint", "channel": "hotline", "severity": "minor"}
     values |= {"customer_id": customer_id or "", "waybill_no": waybill_no or ""}
-    return _form(request, values, {})
+    return _form(request, session, values, {})
 
 
 @router.post("/tickets/caller", response_class=HTMLResponse)
@@ -159,10 +190,10 @@ async def create_ticket(request: Request, session: SessionDep, user: Worker) -> 
     except ValidationError as exc:
         errors = field_errors_from_pydantic(list(exc.errors()))
         shown = {str(e.loc[0]): translate_field_error(e, lang) for e in errors if e.loc}
-        return _form(request, data, shown, 422)
+        return _form(request, session, data, shown, 422)
     except ValidationFailed as exc:
         shown = {str(e.loc[0]): translate_field_error(e, lang) for e in exc.errors}
-        return _form(request, data, shown, 422)
+        return _form(request, session, data, shown, 422)
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
@@ -173,7 +204,7 @@ def ticket_page(
     """The ticket: facts, SLA countdowns, timeline, the shipment's steps, actions."""
     ticket = service.get_ticket(session, ticket_id)
     events = service.events_of(session, ticket_id)
-    read = service.to_read(ticket, events, clock.now(), _calendar(request))
+    read = service.to_read(ticket, events, clock.now(), _context(request, session))
     shipment = find_by_waybill(session, ticket.waybill_no) if ticket.waybill_no else None
     may_work = has_permission(user, Permission.ticket_write) and (
         ticket.owner_id == user.id or has_permission(user, Permission.ticket_manage)
@@ -185,10 +216,18 @@ def ticket_page(
         for u in list_users(session)
         if u.is_active and u.id != ticket.owner_id and has_permission(u, Permission.ticket_write)
     ]
+    lang = request_language(request)
+    category = next(
+        (n.name(lang) for n in categories.tree(session) if n.code == ticket.category),
+        ticket.category,
+    )
+    team = next((t.name for t in list_teams(session) if t.id == ticket.team_id), None)
     return render(
         request,
         "tickets/detail.html",
         t=read,
+        category_name=category,
+        team_name=team,
         shipment=shipment,
         may_work=may_work,
         may_take=ticket.owner_id is None and has_permission(user, Permission.ticket_write),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -26,6 +26,15 @@ class TicketCreate(BaseModel):
     severity: Severity = Severity.minor
     subject: Text200
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    # Province the case is about, for routing; taken from the waybill's destination when
+    # not given.
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None = None
+    tags: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    ] = Field(default_factory=list, max_length=10)
+    # Money at stake (fen) and whether the media are involved: either makes it major.
+    amount_fen: Annotated[int, Field(ge=0)] | None = None
+    media: bool = False
 
 
 class TicketActionIn(BaseModel):
@@ -100,6 +109,9 @@ class TicketRead(BaseModel):
     customer_id: int | None
     waybill_no: str | None
     category: str | None
+    region: str | None
+    tags: str | None
+    team_id: int | None
     severity: str
     priority: str
     subject: str
@@ -107,6 +119,8 @@ class TicketRead(BaseModel):
     status: str
     owner_id: int | None
     first_owner_id: int | None
+    # The nearest unmet due time (None while paused or done).
+    sla_due_at: datetime | None
     created_at: datetime
     first_response_at: datetime | None
     resolved_at: datetime | None
@@ -177,3 +191,134 @@ class ClaimRead(BaseModel):
     decided_by: int | None
     decided_at: datetime | None
     paid_at: datetime | None
+
+
+# --------------------------------------------------------------------------- desk settings
+
+Code50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Name100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+List200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class CategoryIn(BaseModel):
+    """A new node of the category tree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code50
+    parent_code: Code50 | None = None
+    name_zh: Name100
+    name_en: Name100
+    skill: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] | None = None
+    position: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class CategoryPatch(BaseModel):
+    """Changes to a node (absent fields stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_zh: Name100 | None = None
+    name_en: Name100 | None = None
+    skill: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] | None = None
+    active: bool | None = None
+    position: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+class CategoryRead(BaseModel):
+    """A node of the tree with its depth."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    code: str
+    parent_id: int | None
+    name_zh: str
+    name_en: str
+    skill: str | None
+    active: bool
+    depth: int
+
+
+class TeamIn(BaseModel):
+    """A service team and its working hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    name: Name100
+    work_hours: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = (
+        "09:00-12:00,13:00-18:00"
+    )
+    active: bool = True
+
+
+class TeamRead(BaseModel):
+    """A team."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    code: str
+    name: str
+    work_hours: str
+    active: bool
+
+
+class MemberIn(BaseModel):
+    """An agent's place in a team: skills and regions (comma lists; empty: any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skills: List200 | None = None
+    regions: List200 | None = None
+    is_lead: bool = False
+    accepting: bool = True
+
+
+class MemberRead(BaseModel):
+    """A team member."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    team_id: int
+    user_id: int
+    skills: str | None
+    regions: str | None
+    is_lead: bool
+    accepting: bool
+
+
+class RuleIn(BaseModel):
+    """A routing rule: conditions (absent: any) and where matching tickets go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name100
+    team_id: BodyId
+    position: Annotated[int, Field(ge=0, le=10_000)] = 0
+    ticket_type: TicketType | None = None
+    category: Code50 | None = None
+    channel: TicketChannel | None = None
+    region: Annotated[str, StringConstraints(strip_whitespace=True, max_length=12)] | None = None
+    skill: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] | None = None
+    strategy: Literal["least_loaded", "round_robin", "queue"] = "least_loaded"
+    active: bool = True
+
+
+class RuleRead(BaseModel):
+    """A routing rule."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    position: int
+    name: str
+    ticket_type: str | None
+    category: str | None
+    channel: str | None
+    region: str | None
+    team_id: int
+    skill: str | None
+    strategy: str
+    active: bool

@@ -8,6 +8,7 @@ a single conditional UPDATE, so of two agents taking it at once exactly one wins
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from guanxi.audit.service import Actor, record
+from guanxi.config import get_settings
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -29,6 +31,8 @@ from guanxi.security.permissions import Permission
 from guanxi.security.service import actor_of, has_permission
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.calendar import BusinessCalendar, ClockSpan, due_at
+from guanxi.tickets.categories import check_code
+from guanxi.tickets.desk import DEFAULT_POLICY, DeskPolicy, load_policy
 from guanxi.tickets.enums import (
     DONE,
     PAUSED,
@@ -40,13 +44,15 @@ from guanxi.tickets.enums import (
     TicketType,
     next_status,
 )
-from guanxi.tickets.models import Ticket, TicketEvent
+from guanxi.tickets.models import SlaEvent, Team, Ticket, TicketEvent
+from guanxi.tickets.routing import route
 from guanxi.tickets.schemas import SlaRead, TicketCreate, TicketEventRead, TicketRead
+from guanxi.tickets.teams import team_calendar
 
-# A closed ticket can be reopened this many days after closing ("not satisfied").
-REOPEN_DAYS = 7
-# A complaint about the same customer or waybill within this many days is a repeat.
-REPEAT_DAYS = 30
+log = logging.getLogger(__name__)
+
+# The reopen and repeat windows, the priority matrix and the SLA targets are the
+# administrator's policy (tickets/desk.py).
 # Satisfaction answers at or below this reopen the ticket: re-process until satisfied.
 UNSATISFIED_AT_MOST = 2
 # A closed complaint gets a return visit (回访) this many working days later (the manuals'
@@ -65,13 +71,14 @@ def register_resolved_hook(hook: ResolvedHook) -> None:
         _resolved_hooks.append(hook)
 
 
-def priority_for(type_: TicketType, severity: Severity, channel: TicketChannel) -> Priority:
+def priority_for(
+    type_: TicketType,
+    severity: Severity,
+    channel: TicketChannel,
+    policy: DeskPolicy = DEFAULT_POLICY,
+) -> Priority:
     """The priority matrix: regulator referrals and critical complaints first."""
-    if channel is TicketChannel.regulator or severity is Severity.critical:
-        return Priority.urgent
-    if severity is Severity.major or type_ in (TicketType.complaint, TicketType.claim):
-        return Priority.high if severity is Severity.major else Priority.normal
-    return Priority.low if type_ is TicketType.inquiry else Priority.normal
+    return policy.priority(type_, severity, channel)
 
 
 @dataclass(frozen=True)
@@ -83,24 +90,44 @@ class Target:
     business_hours: bool
 
 
-# Defaults from the operating manuals (REQUIREMENTS.md §4): first response within 2 hours,
-# complex cases within 24 hours; regulator referrals by their legal deadline (calendar
-# days). Per type and priority; a policy table replaces these in a later step.
-_RESOLUTION_HOURS = {
-    Priority.urgent: 8.0,
-    Priority.high: 24.0,
-    Priority.normal: 48.0,
-    Priority.low: 72.0,
-}
-
-
-def targets(ticket: Ticket) -> list[Target]:
-    """The service-level targets that apply to a ticket."""
+def targets(ticket: Ticket, policy: DeskPolicy = DEFAULT_POLICY) -> list[Target]:
+    """The service-level targets that apply to a ticket (its type x priority policy;
+    regulator referrals by their legal deadline, around the clock)."""
     if ticket.channel == TicketChannel.regulator.value:
-        return [Target("first_response", 24.0, False), Target("resolution", 7 * 24.0, False)]
-    first = 2.0 if ticket.type in (TicketType.complaint.value, TicketType.claim.value) else 4.0
-    resolution = _RESOLUTION_HOURS[Priority(ticket.priority)]
-    return [Target("first_response", first, True), Target("resolution", resolution, True)]
+        reg = policy.regulator
+        return [
+            Target("first_response", reg.first_response_hours, False),
+            Target("resolution", reg.resolution_hours, False),
+        ]
+    rule = policy.policy_for(ticket.type, ticket.priority)
+    return [
+        Target("first_response", rule.first_response_hours, rule.business_hours),
+        Target("resolution", rule.resolution_hours, rule.business_hours),
+    ]
+
+
+@dataclass(frozen=True)
+class SlaContext:
+    """What SLA arithmetic needs besides the ticket: the policy in force, the desk's
+    default calendar and each team's working hours (a team's own calendar)."""
+
+    policy: DeskPolicy
+    calendar: BusinessCalendar
+    team_hours: dict[int, str]
+
+    def calendar_of(self, ticket: Ticket) -> BusinessCalendar:
+        """The calendar the ticket's clock runs on: its team's, else the desk's."""
+        hours = self.team_hours.get(ticket.team_id) if ticket.team_id else None
+        return team_calendar(hours, self.calendar.tz.key) if hours else self.calendar
+
+
+def sla_context(
+    session: Session, timezone: str | None = None, calendar: BusinessCalendar | None = None
+) -> SlaContext:
+    """The SLA context of this moment (one small read of policy and teams)."""
+    cal = calendar or calendar_for(timezone or get_settings().timezone)
+    hours = {tid: hours for tid, hours in session.execute(select(Team.id, Team.work_hours))}
+    return SlaContext(load_policy(session), cal, hours)
 
 
 def clock_spans(ticket: Ticket, events: list[TicketEvent]) -> list[ClockSpan]:
@@ -131,13 +158,20 @@ def _until(spans: list[ClockSpan], moment: datetime) -> list[ClockSpan]:
     return out
 
 
+_DONE_VALUES = frozenset(s.value for s in DONE)
+
+
 def sla(
-    ticket: Ticket, events: list[TicketEvent], now: datetime, calendar: BusinessCalendar
+    ticket: Ticket,
+    events: list[TicketEvent],
+    now: datetime,
+    calendar: BusinessCalendar,
+    policy: DeskPolicy = DEFAULT_POLICY,
 ) -> list[SlaRead]:
     """Each target's due time, whether it was met (and when), and whether it is breached."""
     spans = clock_spans(ticket, events)
     out = []
-    for target in targets(ticket):
+    for target in targets(ticket, policy):
         cal = calendar if target.business_hours else None
         met = ticket.first_response_at if target.name == "first_response" else ticket.resolved_at
         if target.name == "resolution" and ticket.status not in {s.value for s in DONE}:
@@ -160,6 +194,80 @@ def sla(
             )
         )
     return out
+
+
+# Shares of a target at which the sweep acts: warn the owner when a quarter of the time
+# is left, record the breach when it is all used, escalate when it is used twice over.
+WARN_SHARE = 0.25
+THRESHOLDS = (("warning", 1 - WARN_SHARE), ("breach", 1.0), ("escalation", 2.0))
+
+
+def sla_moments(
+    ticket: Ticket,
+    events: list[TicketEvent],
+    now: datetime,
+    ctx: SlaContext,
+    recorded: set[tuple[str, str]],
+) -> tuple[datetime | None, datetime | None]:
+    """(nearest unmet due time, next moment the sweep must look) of an open ticket.
+
+    ``recorded`` holds the (target, kind) moments already recorded. A moment in the past
+    that is not recorded yet is returned as is, so the next sweep catches up; a warning
+    whose breach has come, and any warning while the clock is paused, is not looked for.
+    Both are None for a done ticket.
+    """
+    if ticket.status in _DONE_VALUES:
+        return None, None
+    spans = clock_spans(ticket, events)
+    paused = spans[-1].paused
+    calendar = ctx.calendar_of(ticket)
+    nearest: datetime | None = None
+    check: datetime | None = None
+    for target in targets(ticket, ctx.policy):
+        if target.name == "first_response" and ticket.first_response_at is not None:
+            continue
+        cal = calendar if target.business_hours else None
+        goal = target.hours * 3600
+        due = due_at(spans, goal, now, cal)
+        if due is not None and not paused:
+            nearest = due if nearest is None else min(nearest, due)
+        for kind, share in THRESHOLDS:
+            if (target.name, kind) in recorded:
+                continue
+            if kind == "warning" and (
+                paused or (target.name, "breach") in recorded or (due is not None and due <= now)
+            ):
+                continue
+            moment = due if share == 1.0 else due_at(spans, goal * share, now, cal)
+            if moment is not None:
+                check = moment if check is None else min(check, moment)
+    return nearest, check
+
+
+def recorded_moments(session: Session, ticket_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
+    """The SLA moments already recorded per ticket."""
+    out: dict[int, set[tuple[str, str]]] = {tid: set() for tid in ticket_ids}
+    if ticket_ids:
+        for tid, target, kind in session.execute(
+            select(SlaEvent.ticket_id, SlaEvent.target, SlaEvent.kind).where(
+                SlaEvent.ticket_id.in_(ticket_ids)
+            )
+        ):
+            out[tid].add((target, kind))
+    return out
+
+
+def _refresh_sla(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Re-materialise the ticket's due and check moments after a change (same transaction)."""
+    session.flush()
+    ctx = sla_context(session)
+    ticket.sla_due_at, ticket.sla_check_at = sla_moments(
+        ticket,
+        events_of(session, ticket.id),
+        now,
+        ctx,
+        recorded_moments(session, [ticket.id])[ticket.id],
+    )
 
 
 # --------------------------------------------------------------------------- writes
@@ -190,30 +298,48 @@ def _event(
     )
 
 
-def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User) -> Ticket:
-    """Record a ticket; its priority comes from the matrix; audited."""
+def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Actor) -> Ticket:
+    """Record a ticket: priority from the matrix, repeat and major flags, routed to a team
+    and agent by the routing rules, SLA moments materialised; audited.
+
+    ``actor`` is the agent recording it, or a system :class:`Actor` for a ticket the
+    customer filed (self-service: the caller has proven the waybill, so no viewer check).
+    """
     with write_transaction(session):
-        if ticket_in.customer_id is not None:
+        policy = load_policy(session)
+        if ticket_in.customer_id is not None and isinstance(actor, User):
             get_customer(session, customer_id=ticket_in.customer_id, viewer=actor)
-        if ticket_in.waybill_no is not None:
-            number = ticket_in.waybill_no.upper()
-            if session.scalar(select(Shipment.id).where(Shipment.waybill_no == number)) is None:
+        check_code(session, ticket_in.category)
+        region = ticket_in.region
+        waybill = ticket_in.waybill_no.upper() if ticket_in.waybill_no else None
+        if waybill is not None:
+            shipment = session.execute(
+                select(Shipment.id, Shipment.dest_province).where(Shipment.waybill_no == waybill)
+            ).first()
+            if shipment is None:
                 raise ValidationFailed(
                     [FieldError(("waybill_no",), "waybill_unknown", "No shipment has this waybill")]
                 )
+            region = region or shipment.dest_province
         now = clock.now()
-        waybill = ticket_in.waybill_no.upper() if ticket_in.waybill_no else None
+        major = (
+            ticket_in.severity is Severity.critical
+            or ticket_in.channel is TicketChannel.regulator
+            or ticket_in.media
+            or (ticket_in.amount_fen or 0) >= policy.major_amount_fen > 0
+        )
         ticket = Ticket(
-            is_repeat=_is_repeat(session, ticket_in.customer_id, waybill, now),
-            is_major=ticket_in.severity is Severity.critical
-            or ticket_in.channel is TicketChannel.regulator,
+            is_repeat=_is_repeat(session, ticket_in.customer_id, waybill, now, policy.repeat_days),
+            is_major=major,
             type=ticket_in.type.value,
             channel=ticket_in.channel.value,
             customer_id=ticket_in.customer_id,
             waybill_no=waybill,
             category=ticket_in.category,
+            region=region,
+            tags=",".join(dict.fromkeys(ticket_in.tags)) or None,
             severity=ticket_in.severity.value,
-            priority=priority_for(ticket_in.type, ticket_in.severity, ticket_in.channel).value,
+            priority=policy.priority(ticket_in.type, ticket_in.severity, ticket_in.channel).value,
             subject=ticket_in.subject,
             description=ticket_in.description,
             status=TicketStatus.new.value,
@@ -226,9 +352,15 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User) -> 
         session.add(ticket)
         session.flush()
         _event(session, ticket, "create", None, actor)
+        routed = route(session, ticket)
+        if routed is not None:
+            ticket.team_id = routed.team_id
+            if routed.owner_id is not None:
+                _assign(session, ticket, routed.owner_id, actor)
+        _refresh_sla(session, ticket, now)
         record(
             session,
-            actor=actor_of(actor),
+            actor=actor_of(actor) if isinstance(actor, User) else actor,
             action="ticket.created",
             target_type="ticket",
             target_id=ticket.id,
@@ -236,13 +368,34 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User) -> 
                 "type": ticket.type,
                 "priority": ticket.priority,
                 "customer_id": ticket.customer_id,
+                "team_id": ticket.team_id,
+                "owner_id": ticket.owner_id,
+                "routing_rule": routed.rule_id if routed else None,
+                "is_major": ticket.is_major,
+                "is_repeat": ticket.is_repeat,
             },
         )
     return ticket
 
 
+def _assign(session: Session, ticket: Ticket, owner_id: int, actor: User | Actor) -> None:
+    """Give a new ticket to the agent routing chose; they own it (首问负责制) and are told."""
+    ticket.owner_id = owner_id
+    ticket.first_owner_id = owner_id
+    ticket.status = TicketStatus.assigned.value
+    _event(session, ticket, "assign", TicketStatus.new.value, actor, to_user_id=owner_id)
+    notify(
+        session,
+        user_ids=[owner_id],
+        key=f"assigned:{ticket.id}:{owner_id}",
+        kind="ticket_assigned",
+        subject=f"#{ticket.id} {ticket.subject}",
+        link=f"/tickets/{ticket.id}",
+    )
+
+
 def _is_repeat(
-    session: Session, customer_id: int | None, waybill: str | None, now: datetime
+    session: Session, customer_id: int | None, waybill: str | None, now: datetime, days: int
 ) -> bool:
     """Whether the customer or the waybill already had a ticket in the repeat window."""
     keys = []
@@ -250,9 +403,9 @@ def _is_repeat(
         keys.append(Ticket.customer_id == customer_id)
     if waybill is not None:
         keys.append(Ticket.waybill_no == waybill)
-    if not keys:
+    if not keys or days <= 0:
         return False
-    since = now - timedelta(days=REPEAT_DAYS)
+    since = now - timedelta(days=days)
     found = session.scalar(select(Ticket.id).where(or_(*keys), Ticket.created_at >= since).limit(1))
     return found is not None
 
@@ -297,6 +450,7 @@ def take(session: Session, *, ticket_id: int, actor: User) -> Ticket:
             raise Conflict("ticket_taken", field="ticket_id")
         ticket = get_ticket(session, ticket_id)
         _event(session, ticket, "take", before, actor, to_user_id=actor.id)
+        _refresh_sla(session, ticket, clock.now())
         record(
             session,
             actor=actor_of(actor),
@@ -347,13 +501,14 @@ def act(
             if target is None:
                 raise Conflict("ticket_transition", field="action", status=current.value)
             now = clock.now()
+            days = load_policy(session).reopen_days
             if (
                 action is TicketAction.reopen
                 and current is TicketStatus.closed
                 and ticket.closed_at is not None
-                and now - ticket.closed_at > timedelta(days=REOPEN_DAYS)
+                and now - ticket.closed_at > timedelta(days=days)
             ):
-                raise Conflict("ticket_reopen_window", field="action", days=REOPEN_DAYS)
+                raise Conflict("ticket_reopen_window", field="action", days=days)
             ticket.status = target.value
             if reply and ticket.first_response_at is None:
                 ticket.first_response_at = now
@@ -374,6 +529,7 @@ def act(
             ticket.version += 1
             session.flush()
             _event(session, ticket, action.value, current.value, actor, note, internal=not reply)
+            _refresh_sla(session, ticket, now)
             record(
                 session,
                 actor=actor_of(actor),
@@ -387,7 +543,14 @@ def act(
         raise Conflict("version_conflict", field="version") from exc
     if ticket.status == TicketStatus.resolved.value:
         for hook in _resolved_hooks:
-            hook(session, ticket)
+            # The resolution is committed: a failing hook (a mail that cannot be queued)
+            # must not turn the agent's successful step into an error page. Logged by
+            # ticket id and hook name only - no personal data.
+            try:
+                hook(session, ticket)
+            except Exception:
+                session.rollback()
+                log.exception("resolved hook %s failed for ticket %s", hook.__name__, ticket.id)
     return ticket
 
 
@@ -411,7 +574,12 @@ def _schedule_return_visit(session: Session, ticket: Ticket, now: datetime) -> N
 
 
 def record_satisfaction(
-    session: Session, *, ticket_id: int, score: int, actor: User, comment: str | None = None
+    session: Session,
+    *,
+    ticket_id: int,
+    score: int,
+    actor: User | Actor,
+    comment: str | None = None,
 ) -> Ticket:
     """The customer's answer to the satisfaction check (given on the phone, or later by the
     survey link). A low score reopens the ticket: re-process until the customer is
@@ -429,12 +597,13 @@ def record_satisfaction(
         ticket.satisfaction = score
         reopen = score <= UNSATISFIED_AT_MOST
         if reopen:
+            days = load_policy(session).reopen_days
             if (
                 current is TicketStatus.closed
                 and ticket.closed_at is not None
-                and now - ticket.closed_at > timedelta(days=REOPEN_DAYS)
+                and now - ticket.closed_at > timedelta(days=days)
             ):
-                raise Conflict("ticket_reopen_window", field="score", days=REOPEN_DAYS)
+                raise Conflict("ticket_reopen_window", field="score", days=days)
             ticket.status = TicketStatus.in_progress.value
             ticket.reopened += 1
             ticket.resolved_at = None
@@ -444,9 +613,10 @@ def record_satisfaction(
         session.flush()
         action = "unsatisfied" if reopen else "satisfaction"
         _event(session, ticket, action, current.value, actor, comment)
+        _refresh_sla(session, ticket, now)
         record(
             session,
-            actor=actor_of(actor),
+            actor=actor_of(actor) if isinstance(actor, User) else actor,
             action=f"ticket.{action}",
             target_type="ticket",
             target_id=ticket.id,
@@ -511,7 +681,7 @@ def hand_over(
 
 
 def calendar_for(timezone: str) -> BusinessCalendar:
-    """The service desk's working calendar (team calendars come with routing)."""
+    """The service desk's default working calendar (teams have their own hours)."""
     from zoneinfo import ZoneInfo
 
     return BusinessCalendar(tz=ZoneInfo(timezone))
@@ -521,26 +691,32 @@ def to_read(
     ticket: Ticket,
     events: list[TicketEvent],
     now: datetime,
-    calendar: BusinessCalendar,
+    ctx: SlaContext,
     *,
     with_events: bool = True,
 ) -> TicketRead:
     """A ticket with its SLA figures (and its timeline)."""
     read = TicketRead.model_validate(ticket)
-    read.sla = sla(ticket, events, now, calendar)
+    read.sla = sla(ticket, events, now, ctx.calendar_of(ticket), ctx.policy)
     read.events = [TicketEventRead.model_validate(e) for e in events] if with_events else []
     return read
 
 
 @dataclass(frozen=True)
 class TicketFilters:
-    """Queue filters: mine, unassigned, one status, one customer; open ones by default."""
+    """Queue filters: mine, my teams', unassigned, breaching soon, by status, type,
+    priority or customer; open ones by default."""
 
     owner_id: int | None = None
+    team_ids: tuple[int, ...] | None = None
     unassigned: bool = False
     status: TicketStatus | None = None
     customer_id: int | None = None
     include_done: bool = False
+    type: TicketType | None = None
+    priority: Priority | None = None
+    # Only tickets whose nearest target falls due before this moment (or is already past).
+    due_before: datetime | None = None
 
 
 def list_tickets(
@@ -548,22 +724,31 @@ def list_tickets(
     *,
     filters: TicketFilters,
     now: datetime,
-    calendar: BusinessCalendar,
+    ctx: SlaContext,
     limit: int = 50,
     offset: int = 0,
 ) -> list[TicketRead]:
-    """A queue page, urgent first then oldest first, each ticket with its SLA countdowns."""
+    """A queue page, each ticket with its SLA countdowns: urgent first then oldest first;
+    the breaching-soon queue soonest due first."""
     stmt = select(Ticket)
     if filters.owner_id is not None:
         stmt = stmt.where(Ticket.owner_id == filters.owner_id)
+    if filters.team_ids is not None:
+        stmt = stmt.where(Ticket.team_id.in_(filters.team_ids or (-1,)))
     if filters.unassigned:
         stmt = stmt.where(Ticket.owner_id.is_(None))
     if filters.status is not None:
         stmt = stmt.where(Ticket.status == filters.status.value)
     elif not filters.include_done:
-        stmt = stmt.where(Ticket.status.not_in([s.value for s in DONE]))
+        stmt = stmt.where(Ticket.status.not_in(list(_DONE_VALUES)))
     if filters.customer_id is not None:
         stmt = stmt.where(Ticket.customer_id == filters.customer_id)
+    if filters.type is not None:
+        stmt = stmt.where(Ticket.type == filters.type.value)
+    if filters.priority is not None:
+        stmt = stmt.where(Ticket.priority == filters.priority.value)
+    if filters.due_before is not None:
+        stmt = stmt.where(Ticket.sla_due_at <= filters.due_before).order_by(Ticket.sla_due_at)
     rank = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Ticket.priority, else_=4)
     tickets = list(session.scalars(stmt.order_by(rank, Ticket.id).limit(limit).offset(offset)))
     by_ticket: dict[int, list[TicketEvent]] = {t.id: [] for t in tickets}
@@ -574,4 +759,4 @@ def list_tickets(
             .order_by(TicketEvent.id)
         ):
             by_ticket[event.ticket_id].append(event)
-    return [to_read(t, by_ticket[t.id], now, calendar, with_events=False) for t in tickets]
+    return [to_read(t, by_ticket[t.id], now, ctx, with_events=False) for t in tickets]

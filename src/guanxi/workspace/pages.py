@@ -15,7 +15,7 @@ from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission
-from guanxi.tickets.service import TicketFilters, calendar_for, list_tickets
+from guanxi.tickets.service import TicketFilters, list_tickets, sla_context
 from guanxi.web.render import render
 from guanxi.workspace.service import customer_360
 
@@ -41,7 +41,7 @@ def customer_page(
             session,
             filters=TicketFilters(customer_id=customer_id),
             now=clock.now(),
-            calendar=calendar_for(request.app.state.settings.timezone),
+            ctx=sla_context(session, request.app.state.settings.timezone),
             limit=20,
         )
         if has_permission(user, Permission.ticket_read)

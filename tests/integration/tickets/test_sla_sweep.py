@@ -111,8 +111,18 @@ def test_worker_once_from_the_command_line(
     try:
         out = CliRunner().invoke(app, ["worker", "--once"])
         assert out.exit_code == 0, out.output
-        assert json.loads(out.stdout.strip().splitlines()[-1]) == {
-            "sla_sweep": {"checked": 0, "warnings": 0, "breaches": 0, "escalations": 0}
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        assert figures["sla_full_sweep"] == {
+            "checked": 0,
+            "warnings": 0,
+            "breaches": 0,
+            "escalations": 0,
+        }
+        assert figures["sla_sweep"] == {
+            "checked": 0,
+            "warnings": 0,
+            "breaches": 0,
+            "escalations": 0,
         }
     finally:
         get_settings.cache_clear()
