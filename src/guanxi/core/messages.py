@@ -117,7 +117,15 @@ ERROR_MESSAGES: dict[str, str] = {
     "item_done": N_("This follow-up is already done"),
     "ticket_unknown": N_("No such ticket"),
     "claim_above_standard": N_("More than the published standard allows"),
-    "claim_above_limit": N_("Above your approval limit"),
+    "claim_above_limit": N_("Above your approval limit ({limit})"),
+    # attachments (the file field)
+    "attachment_missing": N_("Choose a file to attach"),
+    "attachment_empty": N_("The file is empty"),
+    "file_too_large": N_("The file is larger than {limit}"),
+    "attachment_type": N_("Files of this type cannot be attached (allowed: {allowed})"),
+    "attachment_content": N_("The file's content is not what its name says (.{ext})"),
+    "attachment_refused": N_("Programs, scripts, web pages and macros cannot be attached"),
+    "attachment_count": N_("At most {limit} files can be attached here"),
     "claim_decided": N_("This claim has already been decided ({status})"),
     "claim_not_approved": N_("Only an approved claim can be paid ({status})"),
     # e-mail outbox

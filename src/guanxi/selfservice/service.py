@@ -24,7 +24,6 @@ before then stop working.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -33,13 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from guanxi.audit.service import Actor, record
+from guanxi.audit.service import Actor
 from guanxi.config import Settings, get_settings
-from guanxi.core import clock, i18n
+from guanxi.core import i18n
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.core.i18n import N_
@@ -58,6 +56,7 @@ from guanxi.selfservice.schemas import (
 from guanxi.shipments.models import Shipment
 from guanxi.shipments.service import find_by_waybill
 from guanxi.tickets import categories
+from guanxi.tickets import service as tickets_service
 from guanxi.tickets.enums import DONE, TicketChannel, TicketStatus, TicketType
 from guanxi.tickets.models import Ticket, TicketEvent
 from guanxi.tickets.schemas import TicketCreate
@@ -66,11 +65,10 @@ from guanxi.tickets.service import create_ticket, events_of, record_satisfaction
 # Who acted, in the audit log and on the ticket's timeline, when the customer did it.
 CUSTOMER = Actor(None, "self-service")
 # The timeline action of a message the customer wrote on the private page.
-CUSTOMER_MESSAGE = "customer_message"
+CUSTOMER_MESSAGE = tickets_service.CUSTOMER_MESSAGE
 # The one answer to a lookup that does not match, whatever did not.
 NO_MATCH = N_("No waybill matches these details.")
 _PROOF_SALT = "guanxi.selfservice.proof"
-_TOKEN_CONTEXT = "guanxi.selfservice.ticket"  # noqa: S105 - a label, not a secret
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -97,6 +95,7 @@ def configure(settings: Settings) -> None:
     the resolved hook runs without a request and reads them from here."""
     global _links
     _links = Links(settings.secret_key, settings.base_url)
+    tickets_service.set_link_secret(settings.secret_key)
 
 
 def links() -> Links:
@@ -268,16 +267,11 @@ def read_proof(
 
 
 def public_token(secret_key: str, ticket: Ticket) -> str:
-    """The ticket's private-link secret, derived from its id and creation time (see the
-    module docstring): 43 URL-safe characters, 256 bits."""
-    message = f"{_TOKEN_CONTEXT}:{ticket.id}:{int(ticket.created_at.timestamp())}"
-    mac = hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    """The ticket's private-link secret (derived, see tickets.service.public_token)."""
+    return tickets_service.public_token(ticket, secret_key)
 
 
-def token_hash(token: str) -> str:
-    """What is stored of a private-link secret: its SHA-256, hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
+token_hash = tickets_service.token_hash
 
 
 def ticket_by_token(session: Session, token: str) -> Ticket | None:
@@ -357,23 +351,20 @@ def file_ticket(
             category=ticket_in.category,
             subject=_subject(ticket_in),
             description=ticket_in.description,
+            contact_email=ticket_in.email,
         ),
         actor=CUSTOMER,
     )
+    # The ticket is whole (its link's hash was stored with it); the confirmation mail is
+    # queued after, and the page shows the link whether or not a mail goes.
     token = public_token(link.secret_key, ticket)
-    with write_transaction(session):
-        session.execute(
-            update(Ticket)
-            .where(Ticket.id == ticket.id)
-            .values(public_token_hash=token_hash(token))
-            .execution_options(synchronize_session=False)
-        )
-        if ticket_in.email:
-            params = {
-                "id": ticket.id,
-                "waybill": mask_waybill(ticket.waybill_no),
-                "link": link.ticket_url(token),
-            }
+    if ticket_in.email:
+        params = {
+            "id": ticket.id,
+            "waybill": mask_waybill(ticket.waybill_no),
+            "link": link.ticket_url(token),
+        }
+        with write_transaction(session):
             queue_email(
                 session,
                 key=f"selfservice-filed:{ticket.id}",
@@ -381,8 +372,6 @@ def file_ticket(
                 subject=_bilingual_subject(FILED_SUBJECT, id=ticket.id),
                 body=_bilingual(FILED_BODY, **params),
             )
-    # The object as it now is in the database, without marking it changed.
-    set_committed_value(ticket, "public_token_hash", token_hash(token))
     return Filed(ticket, token)
 
 
@@ -438,43 +427,11 @@ def view(session: Session, *, token: str) -> PublicTicketRead:
 
 
 def add_message(session: Session, *, token: str, text: str) -> TicketEvent:
-    """The customer writes on the private page: a customer-visible step on the ticket's
-    timeline; its owner is told in the app. A closed ticket takes no more messages."""
-    with write_transaction(session):
-        ticket = _open(session, token)
-        if ticket.status == TicketStatus.closed.value:
-            raise Conflict("selfservice_closed", field="message")
-        event = TicketEvent(
-            ticket_id=ticket.id,
-            occurred_at=clock.now(),
-            actor_id=None,
-            action=CUSTOMER_MESSAGE,
-            from_status=ticket.status,
-            to_status=ticket.status,
-            note=text,
-            internal=False,
-        )
-        session.add(event)
-        session.flush()
-        if ticket.owner_id is not None:
-            notify(
-                session,
-                user_ids=[ticket.owner_id],
-                key=f"customer-message:{event.id}",
-                kind="ticket_customer_message",
-                subject=f"#{ticket.id} {ticket.subject}",
-                body=text[:500],
-                link=f"/tickets/{ticket.id}",
-            )
-        record(
-            session,
-            actor=CUSTOMER,
-            action="ticket.customer_message",
-            target_type="ticket",
-            target_id=ticket.id,
-            after={"event_id": event.id},
-        )
-    return event
+    """The customer writes on the private page (tickets.service.add_customer_message)."""
+    ticket = _open(session, token)
+    return tickets_service.add_customer_message(
+        session, ticket_id=ticket.id, text=text, actor=CUSTOMER
+    )
 
 
 def rate(session: Session, *, token: str, score: int, comment: str | None = None) -> Ticket:
@@ -505,10 +462,14 @@ def rate(session: Session, *, token: str, score: int, comment: str | None = None
 # --------------------------------------------------------------------------- resolution mail
 
 
-def _customer_email(session: Session, customer_id: int | None) -> str | None:
-    if customer_id is None:
-        return None
-    customer = session.get(Customer, customer_id)
+def _answer_address(session: Session, ticket: Ticket) -> str | None:
+    """Where the resolution goes: the address given for this case; otherwise the
+    customer's own address - except for a web-form ticket, which may have been filed by
+    the receiver rather than the customer of record (no address given: no mail)."""
+    given = tickets_service.contact_email(ticket)
+    if given is not None or ticket.channel == TicketChannel.web_form.value:
+        return given
+    customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     if customer is None or not customer.email_enc:
         return None
     return cipher().decrypt("email", customer.email_enc)
@@ -521,23 +482,15 @@ def mail_resolution(session: Session, ticket: Ticket) -> None:
     Goes to the customer's own e-mail address; the address typed into the filing form is
     used only for the confirmation mail (there is no column to keep it).
     """
-    address = _customer_email(session, ticket.customer_id)
+    address = _answer_address(session, ticket)
     if address is None:
         return
     link = links()
-    token = public_token(link.secret_key, ticket)
+    token = tickets_service.ensure_public_link(session, ticket)
     replies = [e for e in events_of(session, ticket.id) if _is_reply(e)]
     staff = [e for e in replies if e.action != CUSTOMER_MESSAGE]
     reply = staff[-1].note if staff else None
     with write_transaction(session):
-        # Tickets from other channels get their private link here; for a web-form ticket
-        # the value is the one it already has.
-        session.execute(
-            update(Ticket)
-            .where(Ticket.id == ticket.id)
-            .values(public_token_hash=token_hash(token))
-            .execution_options(synchronize_session=False)
-        )
         params = {
             "id": ticket.id,
             "waybill": mask_waybill(ticket.waybill_no) or "—",
@@ -557,4 +510,3 @@ def mail_resolution(session: Session, ticket: Ticket) -> None:
             subject=_bilingual_subject(RESOLVED_SUBJECT, id=ticket.id),
             body=body,
         )
-    set_committed_value(ticket, "public_token_hash", token_hash(token))

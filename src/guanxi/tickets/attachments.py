@@ -33,9 +33,8 @@ from guanxi.config import Settings, get_settings
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import FieldError, NotFound, ValidationFailed
-from guanxi.core.i18n import N_
 from guanxi.core.messages import ERROR_MESSAGES
-from guanxi.core.web import FILE_TOO_LARGE, human_bytes
+from guanxi.core.web import human_bytes
 from guanxi.security.models import User
 from guanxi.security.service import actor_of
 from guanxi.tickets.models import Attachment, Claim, Ticket
@@ -103,24 +102,9 @@ _MARKUP = re.compile(
     r"<\s*(script|html|svg|iframe|body|object|embed|meta|!doctype)\b|<\?php|<%", re.IGNORECASE
 )
 
-# English source texts of the codes raised here, translated where responses are built.
-MESSAGES: dict[str, str] = {
-    "attachment_missing": N_("Choose a file to attach"),
-    "attachment_empty": N_("The file is empty"),
-    "file_too_large": FILE_TOO_LARGE,
-    "attachment_type": N_("Files of this type cannot be attached (allowed: {allowed})"),
-    "attachment_content": N_("The file's content is not what its name says (.{ext})"),
-    "attachment_refused": N_("Programs, scripts, web pages and macros cannot be attached"),
-    "attachment_count": N_("At most {limit} files can be attached here"),
-}
-# The edges translate a field error by its code through ERROR_MESSAGES; this domain's codes
-# are added there once, on import (the module is imported by the app's routers).
-for _code, _text in MESSAGES.items():
-    ERROR_MESSAGES.setdefault(_code, _text)
-
 
 def _file_error(code: str, **params: Any) -> FieldError:
-    return FieldError(("file",), code, MESSAGES[code].format(**params), params)
+    return FieldError(("file",), code, ERROR_MESSAGES[code].format(**params), params)
 
 
 class AttachmentTooLarge(ValidationFailed):

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
+from guanxi.core.messages import ERROR_MESSAGES
 from guanxi.core.web import BodyLimit, body_limit, file_too_large
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
@@ -100,7 +101,7 @@ def uploaded_file(form: FormData) -> UploadFile:
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         code = "attachment_missing"
-        raise ValidationFailed([FieldError(("file",), code, attachments.MESSAGES[code])])
+        raise ValidationFailed([FieldError(("file",), code, ERROR_MESSAGES[code])])
     return file
 
 

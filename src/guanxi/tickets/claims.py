@@ -60,8 +60,8 @@ def standard_amount(shipment: Shipment, requested_fen: int, rules: ClaimRules = 
     return min(requested_fen, ceiling)
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed([FieldError((field,), code, message)])
+def _invalid(field: str, code: str, message: str, **params: object) -> ValidationFailed:
+    return ValidationFailed([FieldError((field,), code, message, dict(params))])
 
 
 def file_claim(
@@ -154,7 +154,12 @@ def decide(
                     "amount_fen", "claim_above_standard", "More than the published standard allows"
                 )
             if limit is not None and amount > int(limit):
-                raise _invalid("amount_fen", "claim_above_limit", "Above your approval limit")
+                raise _invalid(
+                    "amount_fen",
+                    "claim_above_limit",
+                    "Above your approval limit",
+                    limit=f"¥{int(limit) / 100:,.2f}",
+                )
             claim.approved_fen = amount
             claim.status = ClaimStatus.approved.value
         else:

@@ -81,6 +81,9 @@ class Ticket(Base):
     # escalation).
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The address the customer asked to be answered at for this case (encrypted): the one
+    # typed on the self-service page, or given on the phone. Resolution mails go here.
+    contact_email_enc: Mapped[str | None] = mapped_column(Text)
     # SHA-256 of the secret in the customer's private follow-up link (self-service).
     public_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -181,6 +181,7 @@ async def create_ticket(request: Request, session: SessionDep, user: Worker) -> 
             "category",
             "subject",
             "description",
+            "contact_email",
         )
         if isinstance(v := form.get(k), str) and v.strip()
     }

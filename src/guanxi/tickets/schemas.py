@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from guanxi.core.ids import BodyId
+from guanxi.customers.schemas import Email
 from guanxi.tickets.enums import ClaimReason, Severity, TicketAction, TicketChannel, TicketType
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -35,6 +36,8 @@ class TicketCreate(BaseModel):
     # Money at stake (fen) and whether the media are involved: either makes it major.
     amount_fen: Annotated[int, Field(ge=0)] | None = None
     media: bool = False
+    # Where the customer wants the answer for this case (kept encrypted).
+    contact_email: Email | None = None
 
 
 class TicketActionIn(BaseModel):

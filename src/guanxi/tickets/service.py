@@ -8,6 +8,9 @@ a single conditional UPDATE, so of two agents taking it at once exactly one wins
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from guanxi.audit.service import Actor, record
@@ -26,6 +30,7 @@ from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied,
 from guanxi.customers.service import get_customer
 from guanxi.interactions.service import schedule_follow_up
 from guanxi.notify.service import notify
+from guanxi.security.crypto import cipher
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import actor_of, has_permission
@@ -270,6 +275,43 @@ def _refresh_sla(session: Session, ticket: Ticket, now: datetime) -> None:
     )
 
 
+# --------------------------------------------------------------------------- private links
+
+_LINK_CONTEXT = "guanxi.selfservice.ticket"
+# The timeline action of a message the customer wrote on the self-service page.
+CUSTOMER_MESSAGE = "customer_message"
+
+
+# The server secret links are made with: the running app's (set_link_secret, called by
+# create_app), else the process settings'.
+_link_secret: dict[str, str] = {}
+
+
+def set_link_secret(secret_key: str) -> None:
+    """Make private links with the app's secret key."""
+    _link_secret["key"] = secret_key
+
+
+def public_token(ticket: Ticket, secret_key: str | None = None) -> str:
+    """The secret of the ticket's private follow-up link: an HMAC of the server's secret
+    over the ticket's id and creation time, so it can be put in any later mail without
+    being stored (only its SHA-256 is). 43 URL-safe characters, 256 bits."""
+    key = secret_key or _link_secret.get("key") or get_settings().secret_key
+    message = f"{_LINK_CONTEXT}:{ticket.id}:{int(ticket.created_at.timestamp())}"
+    mac = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a private-link secret: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def contact_email(ticket: Ticket) -> str | None:
+    """The address the customer asked to be answered at for this ticket, in clear."""
+    return cipher().decrypt("email", ticket.contact_email_enc) if ticket.contact_email_enc else None
+
+
 # --------------------------------------------------------------------------- writes
 
 
@@ -329,6 +371,9 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Ac
             or (ticket_in.amount_fen or 0) >= policy.major_amount_fen > 0
         )
         ticket = Ticket(
+            contact_email_enc=cipher().encrypt("email", ticket_in.contact_email)
+            if ticket_in.contact_email
+            else None,
             is_repeat=_is_repeat(session, ticket_in.customer_id, waybill, now, policy.repeat_days),
             is_major=major,
             type=ticket_in.type.value,
@@ -351,6 +396,8 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Ac
         )
         session.add(ticket)
         session.flush()
+        # Every ticket has its private link from the start (self-service, resolution mail).
+        ticket.public_token_hash = token_hash(public_token(ticket))
         _event(session, ticket, "create", None, actor)
         routed = route(session, ticket)
         if routed is not None:
@@ -624,6 +671,64 @@ def record_satisfaction(
             after={"status": ticket.status, "satisfaction": score},
         )
     return ticket
+
+
+def add_customer_message(
+    session: Session, *, ticket_id: int, text: str, actor: Actor
+) -> TicketEvent:
+    """The customer writes (through the self-service page): a customer-visible step on the
+    timeline, its owner told in the app; audited. A closed ticket takes no more messages."""
+    with write_transaction(session):
+        ticket = get_ticket(session, ticket_id)
+        if ticket.status == TicketStatus.closed.value:
+            raise Conflict("selfservice_closed", field="message")
+        event = TicketEvent(
+            ticket_id=ticket.id,
+            occurred_at=clock.now(),
+            actor_id=None,
+            action=CUSTOMER_MESSAGE,
+            from_status=ticket.status,
+            to_status=ticket.status,
+            note=text,
+            internal=False,
+        )
+        session.add(event)
+        session.flush()
+        if ticket.owner_id is not None:
+            notify(
+                session,
+                user_ids=[ticket.owner_id],
+                key=f"customer-message:{event.id}",
+                kind="ticket_customer_message",
+                subject=f"#{ticket.id} {ticket.subject}",
+                body=text[:500],
+                link=f"/tickets/{ticket.id}",
+            )
+        record(
+            session,
+            actor=actor,
+            action="ticket.customer_message",
+            target_type="ticket",
+            target_id=ticket.id,
+            after={"event_id": event.id},
+        )
+    return event
+
+
+def ensure_public_link(session: Session, ticket: Ticket) -> str:
+    """The ticket's private-link secret; a ticket from before links existed gets its hash
+    stored now (its own transaction)."""
+    token = public_token(ticket)
+    if ticket.public_token_hash is None:
+        with write_transaction(session):
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket.id, Ticket.public_token_hash.is_(None))
+                .values(public_token_hash=token_hash(token))
+                .execution_options(synchronize_session=False)
+            )
+        set_committed_value(ticket, "public_token_hash", token_hash(token))
+    return token
 
 
 def hand_over(

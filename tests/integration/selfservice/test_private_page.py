@@ -107,14 +107,17 @@ def test_a_wrong_link_is_404(client: Any, shipment: Any, token: str) -> None:
         assert "This link does not open any request." in resp.text
 
 
-def test_a_hotline_ticket_has_no_link_until_resolved(db: Any, client: Any, agent: Any) -> None:
+def test_every_ticket_has_its_link_from_the_start(db: Any, client: Any, agent: Any) -> None:
     ticket = tickets.create_ticket(
         db,
         ticket_in=TicketCreate(type="inquiry", channel="hotline", subject="咨询"),  # type: ignore[arg-type]
         actor=agent,
     )
     token = service.public_token("test-secret", ticket)
-    assert client.get(f"/s/{token}").status_code == 404
+    assert ticket.public_token_hash == service.token_hash(token)
+    assert client.get(f"/s/{token}").status_code == 200
+    # A link made with another secret opens nothing.
+    assert client.get(f"/s/{service.public_token('other', ticket)}").status_code == 404
 
 
 def test_a_customer_message_reaches_the_owner(
@@ -222,7 +225,7 @@ def test_a_closed_ticket_takes_no_messages(client: Any, db: Any, agent: Any, shi
 def test_the_resolution_mail_is_queued_once_with_the_link(
     client: Any, db: Any, agent: Any, shipment: Any
 ) -> None:
-    token = file_ticket(client)
+    token = file_ticket(client, email="receiver@example.cn")
     ticket = _ticket(db)
     _work(
         db,
@@ -231,9 +234,11 @@ def test_the_resolution_mail_is_queued_once_with_the_link(
         (TicketAction.start, INTERNAL, False),
         (TicketAction.resolve, REPLY, True),
     )
-    [mail] = db.scalars(select(OutboxEmail))
+    [mail] = db.scalars(select(OutboxEmail).where(OutboxEmail.key.like("selfservice-resolved%")))
     assert mail.key == f"selfservice-resolved:{ticket.id}:0"
-    assert cipher().decrypt(ADDRESS_FIELD, mail.to_enc) == "zsf@example.cn"  # the customer's
+    # The address given with the complaint, not the customer of record's (the one who
+    # filed may be the receiver).
+    assert cipher().decrypt(ADDRESS_FIELD, mail.to_enc) == "receiver@example.cn"
     assert (
         mail.subject
         == f"您的工单 #{ticket.id} 已处理 / Your request #{ticket.id} has been resolved"
@@ -245,12 +250,27 @@ def test_the_resolution_mail_is_queued_once_with_the_link(
     assert WAYBILL not in mail.body
     # The hook running again (a retry) queues nothing more.
     service.mail_resolution(db, _ticket(db))
-    assert len(list(db.scalars(select(OutboxEmail)))) == 1
+    assert len(list(db.scalars(select(OutboxEmail)))) == 2  # confirmation + resolution
     # Not satisfied, reopened, resolved again: a second mail for the second resolution.
     client.post(f"/s/{token}/satisfaction", data={"score": "2"})
     _work(db, agent, ticket.id, (TicketAction.resolve, "已重新派送。", True))
     keys = sorted(db.scalars(select(OutboxEmail.key)))
-    assert keys == [f"selfservice-resolved:{ticket.id}:0", f"selfservice-resolved:{ticket.id}:1"]
+    assert keys == [
+        f"selfservice-filed:{ticket.id}",
+        f"selfservice-resolved:{ticket.id}:0",
+        f"selfservice-resolved:{ticket.id}:1",
+    ]
+
+
+def test_a_web_form_ticket_without_an_address_gets_no_mail(
+    client: Any, db: Any, agent: Any, shipment: Any
+) -> None:
+    file_ticket(client)
+    ticket = _ticket(db)
+    _work(
+        db, agent, ticket.id, (TicketAction.start, None, False), (TicketAction.resolve, REPLY, True)
+    )
+    assert list(db.scalars(select(OutboxEmail))) == []
 
 
 def test_a_hotline_ticket_gets_its_link_by_mail(

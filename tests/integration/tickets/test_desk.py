@@ -16,7 +16,7 @@ from guanxi.audit.models import AuditEntry
 from guanxi.core import clock
 from guanxi.core.errors import Conflict
 from guanxi.tickets import desk, service, teams
-from guanxi.tickets.enums import TicketAction
+from guanxi.tickets.enums import Priority, Severity, TicketAction, TicketType
 from guanxi.tickets.schemas import TicketCreate
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -42,7 +42,7 @@ def test_saved_policy_drives_priority_targets_and_windows(db: Session, make_user
     agent = make_user("agent")
     policy = desk.DeskPolicy()
     matrix = {t: dict(row) for t, row in policy.priority_matrix.items()}
-    matrix["inquiry"]["minor"] = "high"  # type: ignore[index]
+    matrix[TicketType.inquiry][Severity.minor] = Priority.high
     sla = [
         p.model_copy(update={"first_response_hours": 0.5, "business_hours": False})
         if (p.type.value, p.priority.value) == ("inquiry", "high")
