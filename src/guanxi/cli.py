@@ -172,10 +172,16 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
         with make_sessionmaker(engine)() as session:
             found = run(session, actor=Actor.system("demo"), auto_merge=False)
         console.print(f"{found.queued} likely duplicate pairs queued for review")
+    from guanxi.demo.desk import seed_desk
+
+    with make_sessionmaker(engine)() as session:
+        opened = seed_desk(session, seed=seed)
+    if opened:
+        console.print(f"{opened} demo tickets opened on the service desk")
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
-        f"in {summary.seconds:.1f}s. Sign in as admin / agent / manager / sales / analyst / "
-        f"auditor with password [bold]{DEMO_PASSWORD}[/bold]."
+        f"in {summary.seconds:.1f}s. Sign in as admin / agent / agent2 / manager / sales / "
+        f"analyst / auditor with password [bold]{DEMO_PASSWORD}[/bold]."
     )
 
 
