@@ -11,17 +11,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -233,6 +234,18 @@ _SECURITY_HEADERS = [
         b"script-src 'self'; frame-ancestors 'none'",
     ),
 ]
+
+
+async def read_form(request: Request) -> FormData:
+    """The submitted form, parsed (a file part spooled to disk, never held in memory).
+
+    A dependency placed after the permission check: an upload route's body may be large,
+    and it is read only for a user allowed to send it.
+    """
+    return await request.form()
+
+
+ParsedForm = Annotated[FormData, Depends(read_form)]
 
 
 # Multipart framing around an uploaded file: boundaries, part headers, the small form fields.

@@ -16,14 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
-from guanxi.core.web import BodyLimit, body_limit, file_too_large, problem, request_language
+from guanxi.core.web import (
+    BodyLimit,
+    ParsedForm,
+    body_limit,
+    file_too_large,
+    problem,
+    request_language,
+)
 from guanxi.imports import jobs, service, uploads
 from guanxi.imports.enums import ImportKind
 from guanxi.imports.export import neutralise
@@ -100,17 +107,6 @@ def upload_read(preview: uploads.UploadPreview, lang: str) -> UploadRead:
         ],
     )
 
-
-async def read_form(request: Request) -> FormData:
-    """The submitted form, parsed (a file part spooled to disk, never held in memory).
-
-    A dependency placed after the permission check: an upload route's body may be large,
-    and it is read only for a user allowed to send it.
-    """
-    return await request.form()
-
-
-ParsedForm = Annotated[FormData, Depends(read_form)]
 
 # The upload body is read by read_form after authorisation, so it is described here.
 _UPLOAD_BODY: dict[str, Any] = {

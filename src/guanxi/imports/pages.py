@@ -13,9 +13,9 @@ from guanxi.core import i18n
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
-from guanxi.core.web import BodyLimit, body_limit, human_bytes, request_language
+from guanxi.core.web import BodyLimit, ParsedForm, body_limit, human_bytes, request_language
 from guanxi.imports import jobs, service, uploads
-from guanxi.imports.api import ParsedForm, uploads_dir
+from guanxi.imports.api import uploads_dir
 from guanxi.imports.enums import ImportKind
 from guanxi.imports.readers import UnreadableFile
 from guanxi.security.deps import SessionDep, require

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import FormData, UploadFile
@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
 from guanxi.core.messages import ERROR_MESSAGES
-from guanxi.core.web import BodyLimit, body_limit, file_too_large
+from guanxi.core.web import BodyLimit, ParsedForm, body_limit, file_too_large
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -64,14 +64,6 @@ class AttachmentRead(BaseModel):
             }
         )
 
-
-async def read_form(request: Request) -> FormData:
-    """The multipart form, parsed after the permission check (the file part spooled to
-    disk by Starlette, never held whole in memory)."""
-    return await request.form()
-
-
-ParsedForm = Annotated[FormData, Depends(read_form)]
 
 # The body is read by read_form, so it is described here for the OpenAPI schema.
 UPLOAD_BODY: dict[str, Any] = {

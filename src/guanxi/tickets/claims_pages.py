@@ -31,6 +31,7 @@ from guanxi.core.ids import PathId, QueryId
 from guanxi.core.messages import ERROR_MESSAGES
 from guanxi.core.web import (
     BodyLimit,
+    ParsedForm,
     body_limit,
     field_errors_from_pydantic,
     format_fen,
@@ -47,7 +48,7 @@ from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission, list_users
 from guanxi.shipments.models import Shipment
 from guanxi.tickets import attachments, claims
-from guanxi.tickets.attachments_api import ParsedForm, uploaded_file
+from guanxi.tickets.attachments_api import uploaded_file
 from guanxi.tickets.enums import LABELS, ClaimReason, ClaimStatus
 from guanxi.tickets.models import Claim
 from guanxi.tickets.schemas import ClaimCreate, ClaimPayout
