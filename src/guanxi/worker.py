@@ -22,7 +22,7 @@ log = logging.getLogger("guanxi.worker")
 def sla_sweep(engine: Engine, settings: Settings, *, full: bool = False) -> dict[str, int]:
     """One SLA sweep over the open tickets whose next moment has come (``full``: all)."""
     from guanxi.tickets.jobs import sweep_sla
-    from guanxi.tickets.service import calendar_for
+    from guanxi.tickets.sla import calendar_for
 
     with make_sessionmaker(engine)() as session:
         result = sweep_sla(

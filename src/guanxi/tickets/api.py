@@ -21,6 +21,7 @@ from guanxi.tickets.schemas import (
     TicketCreate,
     TicketRead,
 )
+from guanxi.tickets.sla import SlaContext, sla_context
 from guanxi.tickets.teams import teams_of
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
@@ -29,8 +30,8 @@ Reader = Annotated[User, require(Permission.ticket_read)]
 Worker = Annotated[User, require(Permission.ticket_write)]
 
 
-def _context(request: Request, session: SessionDep) -> service.SlaContext:
-    return service.sla_context(session, request.app.state.settings.timezone)
+def _context(request: Request, session: SessionDep) -> SlaContext:
+    return sla_context(session, request.app.state.settings.timezone)
 
 
 def _read(request: Request, session: SessionDep, ticket_id: int) -> TicketRead:

@@ -29,7 +29,7 @@ from guanxi.security.permissions import Permission, Role, role_has
 from guanxi.tickets.calendar import BusinessCalendar, elapsed
 from guanxi.tickets.enums import DONE
 from guanxi.tickets.models import SlaEvent, Ticket, TicketEvent
-from guanxi.tickets.service import (
+from guanxi.tickets.sla import (
     WARN_SHARE,
     SlaContext,
     clock_spans,

@@ -34,6 +34,7 @@ from guanxi.tickets.enums import (
     TicketType,
 )
 from guanxi.tickets.schemas import TicketCreate
+from guanxi.tickets.sla import SlaContext, sla_context
 from guanxi.tickets.teams import list_teams, teams_of
 from guanxi.web.render import render
 
@@ -47,8 +48,8 @@ QUEUES = ("mine", "team", "unassigned", "soon", "open", "done")
 SOON_MINUTES = 60
 
 
-def _context(request: Request, session: SessionDep) -> service.SlaContext:
-    return service.sla_context(session, request.app.state.settings.timezone)
+def _context(request: Request, session: SessionDep) -> SlaContext:
+    return sla_context(session, request.app.state.settings.timezone)
 
 
 def _countdown(due: datetime | None, now: datetime) -> tuple[str, int | None]:

@@ -15,7 +15,8 @@ from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission
-from guanxi.tickets.service import TicketFilters, list_tickets, sla_context
+from guanxi.tickets.service import TicketFilters, list_tickets
+from guanxi.tickets.sla import sla_context
 from guanxi.web.render import render
 from guanxi.workspace.service import customer_360
 

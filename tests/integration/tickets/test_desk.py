@@ -18,6 +18,8 @@ from guanxi.core.errors import Conflict
 from guanxi.tickets import desk, service, teams
 from guanxi.tickets.enums import Priority, Severity, TicketAction, TicketType
 from guanxi.tickets.schemas import TicketCreate
+from guanxi.tickets.sla import calendar_for
+from guanxi.tickets.sla import sla as sla_figures
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -72,11 +74,11 @@ def test_saved_policy_drives_priority_targets_and_windows(db: Session, make_user
     start = datetime(2026, 3, 7, 23, 0, tzinfo=SH)  # Saturday night: calendar hours count
     with clock.frozen(start):
         ticket = _new(db, agent)
-    first = service.sla(
+    first = sla_figures(
         ticket,
         service.events_of(db, ticket.id),
         start,
-        service.calendar_for("Asia/Shanghai"),
+        calendar_for("Asia/Shanghai"),
         desk.load_policy(db),
     )[0]
     assert ticket.priority == "high"

@@ -17,7 +17,7 @@ from guanxi.audit.models import AuditEntry
 from guanxi.core import clock
 from guanxi.core.db import make_sessionmaker
 from guanxi.core.errors import Conflict, PermissionDenied, ValidationFailed
-from guanxi.tickets import service
+from guanxi.tickets import service, sla
 from guanxi.tickets.calendar import BusinessCalendar
 from guanxi.tickets.enums import TicketAction
 from guanxi.tickets.models import Ticket
@@ -142,7 +142,7 @@ def test_sla_across_the_spring_festival_with_a_pause(db: Session, make_user: Any
         ticket = _act(db, ticket, A.wait_customer, agent, reply=True)
     events = service.events_of(db, ticket.id)
     now = _at(2, 24, 12)
-    first, resolution = service.sla(ticket, events, now, cal)
+    first, resolution = sla.sla(ticket, events, now, cal)
     # First response due 2 business hours after Friday 17:00 = Saturday 10:00; met 09:30.
     assert (first.due_at, first.met_at, first.breached) == (
         _at(2, 14, 10),
@@ -154,12 +154,12 @@ def test_sla_across_the_spring_festival_with_a_pause(db: Session, make_user: Any
     with clock.frozen(_at(2, 24, 12)):  # the customer answers after the holiday
         ticket = _act(db, ticket, A.resume, agent)
     events = service.events_of(db, ticket.id)
-    resolution = service.sla(ticket, events, _at(2, 24, 12), cal)[1]
+    resolution = sla.sla(ticket, events, _at(2, 24, 12), cal)[1]
     # 1.5 h counted before the pause (Fri 17-18, Sat 9-9:30); 22.5 h left from Tue 12:00:
     # Tue 6 h, Wed 9 h, Thu 7.5 h -> Thursday 16:30.
     assert resolution.due_at == _at(2, 26, 16, 30)
     assert resolution.breached is False
-    assert service.sla(ticket, events, _at(2, 27, 9), cal)[1].breached is True
+    assert sla.sla(ticket, events, _at(2, 27, 9), cal)[1].breached is True
 
 
 def test_two_agents_take_one_ticket_at_once(committed_engine: Engine) -> None:
@@ -221,7 +221,7 @@ def test_repeat_and_major_flags(db: Session, make_user: Any, make_customer: Any)
     referral = _ticket(db, agent, channel="regulator", subject="邮政管理局转办")
     assert (referral.is_major, referral.priority) == (True, "urgent")
     # Regulator referrals run on calendar hours: 24 h to respond, 7 days to resolve.
-    first_response, resolution = service.targets(referral)
+    first_response, resolution = sla.targets(referral)
     assert (first_response.hours, first_response.business_hours) == (24.0, False)
     assert (resolution.hours, resolution.business_hours) == (168.0, False)
 
