@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from guanxi.core import clock
 from guanxi.core.ids import PathId
+from guanxi.core.web import request_language
 from guanxi.dedupe.service import merges_of
-from guanxi.interactions.service import history as interaction_history
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -19,6 +19,7 @@ from guanxi.tickets.service import TicketFilters, list_tickets
 from guanxi.tickets.sla import sla_context
 from guanxi.web.render import render
 from guanxi.workspace.service import customer_360
+from guanxi.workspace.timeline import service_timeline
 
 router = APIRouter()
 
@@ -48,7 +49,10 @@ def customer_page(
         if has_permission(user, Permission.ticket_read)
         else []
     )
-    contacts = interaction_history(session, customer_id=customer_id, viewer=user, limit=20)
+    # One timeline of contacts, ticket steps and claims.
+    timeline = service_timeline(
+        session, customer_id=customer_id, viewer=user, lang=request_language(request)
+    )
     return render(
         request,
         "workspace/customer_360.html",
@@ -56,6 +60,6 @@ def customer_page(
         c=view.customer,
         merges=merges,
         tickets=tickets,
-        contacts=contacts,
+        timeline=timeline,
         now=clock.now(),
     )

@@ -193,8 +193,9 @@ def test_customer_page_shows_open_tickets_and_contact_log(
     assert f'href="/tickets/{ticket.id}"' in panel
     assert "面板投诉" in panel
     log = page.split('id="contact-log"')[1].split("</ol>")[0]
-    assert "电话致歉" in log
-    assert "电话" in log
+    # One timeline: the call and the ticket's opening, newest first.
+    items = re.findall(r"<strong>([^<]+)</strong> · (?:<a href=\"[^\"]+\">)?([^<]+)", log)
+    assert items == [("电话", "电话致歉"), ("创建工单", f"#{ticket.id} 面板投诉")]
     assert f'href="/tickets/new?customer_id={customer.id}"' in page
 
 
