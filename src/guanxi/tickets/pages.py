@@ -186,9 +186,12 @@ async def create_ticket(request: Request, session: SessionDep, user: Worker) -> 
         )
         if isinstance(v := form.get(k), str) and v.strip()
     }
+    tags = [t.strip() for t in str(form.get("tags") or "").replace("，", ",").split(",")]
+    data_in: dict[str, Any] = {**data, "tags": [t for t in tags if t]}
+    data["tags"] = str(form.get("tags") or "")
     lang = request_language(request)
     try:
-        ticket = service.create_ticket(session, ticket_in=TicketCreate(**data), actor=user)
+        ticket = service.create_ticket(session, ticket_in=TicketCreate(**data_in), actor=user)
     except ValidationError as exc:
         errors = field_errors_from_pydantic(list(exc.errors()))
         shown = {str(e.loc[0]): translate_field_error(e, lang) for e in errors if e.loc}

@@ -32,7 +32,7 @@ from guanxi.interactions.service import schedule_follow_up
 from guanxi.notify.service import notify
 from guanxi.security.crypto import cipher
 from guanxi.security.models import User
-from guanxi.security.permissions import Permission
+from guanxi.security.permissions import Permission, role_has
 from guanxi.security.service import actor_of, has_permission
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.categories import check_code
@@ -233,6 +233,8 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Ac
             ticket.team_id = routed.team_id
             if routed.owner_id is not None:
                 _assign(session, ticket, routed.owner_id, actor)
+        if ticket.is_major or ticket.is_repeat:
+            _alert_supervisors(session, ticket)
         _refresh_sla(session, ticket, now)
         record(
             session,
@@ -265,6 +267,24 @@ def _assign(session: Session, ticket: Ticket, owner_id: int, actor: User | Actor
         user_ids=[owner_id],
         key=f"assigned:{ticket.id}:{owner_id}",
         kind="ticket_assigned",
+        subject=f"#{ticket.id} {ticket.subject}",
+        link=f"/tickets/{ticket.id}",
+    )
+
+
+def _alert_supervisors(session: Session, ticket: Ticket) -> None:
+    """Major and repeated complaints go to the supervisors at once (escalated on intake)."""
+    supervisors = [
+        uid
+        for uid, role in session.execute(select(User.id, User.role).where(User.is_active.is_(True)))
+        if role_has(role, Permission.ticket_manage)
+    ]
+    kind = "ticket_major" if ticket.is_major else "ticket_repeat"
+    notify(
+        session,
+        user_ids=supervisors,
+        key=f"{kind}:{ticket.id}",
+        kind=kind,
         subject=f"#{ticket.id} {ticket.subject}",
         link=f"/tickets/{ticket.id}",
     )

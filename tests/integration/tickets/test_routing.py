@@ -198,3 +198,50 @@ def test_concurrent_round_robin_gives_each_turn_once(committed_engine: Engine) -
         owners = Counter(s.scalars(select(Ticket.owner_id)))
     # Eight tickets over four agents in strict turns: two each.
     assert owners == Counter({a.id: 2 for a in agents})
+
+
+def test_major_and_repeat_alert_the_supervisors(
+    db: Session, make_user: Any, make_customer: Any
+) -> None:
+    agent, manager = make_user("agent"), make_user("manager")
+    customer = make_customer()
+    major = _new(db, agent, severity="critical", subject="媒体曝光")
+    first = _new(db, agent, customer_id=customer.id)
+    again = _new(db, agent, customer_id=customer.id)
+    assert (first.is_repeat, again.is_repeat) == (False, True)
+    alerts = sorted(
+        (n.kind, n.user_id, n.link)
+        for n in db.scalars(select(Notification).where(Notification.kind.like("ticket_%")))
+    )
+    assert alerts == [
+        ("ticket_major", manager.id, f"/tickets/{major.id}"),
+        ("ticket_repeat", manager.id, f"/tickets/{again.id}"),
+    ]
+
+
+def test_tags_from_the_form(client: Any, db: Session, make_user: Any) -> None:
+    import re
+
+    from tests.conftest import PASSWORD
+
+    agent = make_user("agent")
+    client.post("/login", data={"username": agent.username, "password": PASSWORD})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/tickets/new").text)
+    assert csrf is not None
+    resp = client.post(
+        "/tickets",
+        data={
+            "csrf_token": csrf.group(1),
+            "type": "complaint",
+            "channel": "hotline",
+            "severity": "minor",
+            "subject": "带标签",
+            "tags": "媒体关注， 大客户,媒体关注",
+            "category": "damage",
+        },
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    ticket = db.scalar(select(Ticket).where(Ticket.subject == "带标签"))
+    assert ticket is not None
+    assert (ticket.tags, ticket.category) == ("媒体关注,大客户", "damage")
