@@ -116,6 +116,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "amount_positive": N_("The amount must be more than zero"),
     "item_done": N_("This follow-up is already done"),
     "ticket_unknown": N_("No such ticket"),
+    "period_order": N_("The end must be after the start"),
     "claim_above_standard": N_("More than the published standard allows"),
     "claim_above_limit": N_("Above your approval limit ({limit})"),
     # attachments (the file field)

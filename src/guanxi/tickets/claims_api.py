@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import select
 
+from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
@@ -50,6 +52,33 @@ def list_claims(
     if status is not None:
         stmt = stmt.where(Claim.status == status.value)
     return [ClaimRead.model_validate(c) for c in session.scalars(stmt)]
+
+
+class ClaimCostRead(BaseModel):
+    """Claims of one reason in the period, amounts in fen."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    reason: str
+    claims: int
+    requested_fen: int
+    approved_fen: int
+    paid_fen: int
+
+
+@router.get("/cost", response_model=list[ClaimCostRead])
+def claim_cost(
+    session: SessionDep, user: Reader, since: AwareDatetime, until: AwareDatetime
+) -> list[ClaimCostRead]:
+    """Compensation cost by reason of the claims filed in [since, until)."""
+    if until <= since:
+        raise ValidationFailed(
+            [FieldError(("until",), "period_order", "The end must be after the start")]
+        )
+    return [
+        ClaimCostRead.model_validate(c)
+        for c in claims.cost_by_reason(session, since=since, until=until)
+    ]
 
 
 @router.get("/{claim_id}", response_model=ClaimRead)

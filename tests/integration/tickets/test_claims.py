@@ -123,3 +123,51 @@ def test_claims_api(client: Any, login: Any, make_customer: Any, db: Session) ->
     )
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"reason", "requested_fen"}
+
+
+def test_claim_cost_by_reason(client: Any, login: Any, make_customer: Any, db: Session) -> None:
+    manager, headers = login("manager")
+    customer = make_customer(name="赔付统计")
+    for no in ("SFCOST00001", "SFCOST00002", "SFCOST00003"):
+        _shipment(db, manager, customer, no, fee=1000, insured=50_000)
+    lost = claims.file_claim(
+        db, waybill_no="SFCOST00001", reason=ClaimReason.loss, requested_fen=40_000, actor=manager
+    )
+    broken = claims.file_claim(
+        db, waybill_no="SFCOST00002", reason=ClaimReason.damage, requested_fen=8_000, actor=manager
+    )
+    claims.file_claim(
+        db, waybill_no="SFCOST00003", reason=ClaimReason.damage, requested_fen=5_000, actor=manager
+    )
+    claims.decide(db, claim_id=lost.id, approve=True, amount_fen=30_000, actor=manager)
+    claims.mark_paid(db, claim_id=lost.id, payout_ref="BANK-1", actor=manager)
+    claims.decide(db, claim_id=broken.id, approve=True, actor=manager)
+    got = client.get(
+        "/api/v1/claims/cost",
+        params={"since": "2000-01-01T00:00:00+08:00", "until": "2100-01-01T00:00:00+08:00"},
+        headers=headers,
+    )
+    assert got.status_code == 200
+    assert got.json() == [
+        {
+            "reason": "damage",
+            "claims": 2,
+            "requested_fen": 13_000,
+            "approved_fen": 8_000,
+            "paid_fen": 0,
+        },
+        {
+            "reason": "loss",
+            "claims": 1,
+            "requested_fen": 40_000,
+            "approved_fen": 30_000,
+            "paid_fen": 30_000,
+        },
+    ]
+    backwards = client.get(
+        "/api/v1/claims/cost",
+        params={"since": "2026-02-01T00:00:00+08:00", "until": "2026-01-01T00:00:00+08:00"},
+        headers=headers,
+    )
+    assert backwards.status_code == 422
+    assert [e["field"] for e in backwards.json()["errors"]] == ["until"]
