@@ -3,9 +3,10 @@ outbox (both inside the caller's transaction; the e-mail goes out after commit).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.core import clock
@@ -13,6 +14,18 @@ from guanxi.core.db import write_transaction
 from guanxi.notify.models import Notification
 from guanxi.notify.outbox import queue_email
 from guanxi.security.models import User
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification to send to some users (``key`` makes it once per user)."""
+
+    user_ids: tuple[int, ...]
+    key: str
+    kind: str
+    subject: str
+    body: str | None = None
+    link: str | None = None
 
 
 def notify(
@@ -31,60 +44,88 @@ def notify(
     Each newly notified user who is active and has an e-mail address is also sent an
     e-mail (outbox key ``"{key}:{user_id}"``) whose body ends with the link made absolute.
     """
-    wanted = sorted(set(user_ids))
+    return notify_many(session, [Note(tuple(user_ids), key, kind, subject, body, link)])
+
+
+# Keys per "already notified?" lookup (bound parameters stay well under SQLite's limit).
+_CHUNK = 500
+
+
+def notify_many(session: Session, notes: Sequence[Note]) -> int:
+    """Send many notifications at once (the SLA sweep's batch): one lookup of who already
+    has each key, one multi-row insert, one lookup of e-mail addresses. Same rules as
+    :func:`notify`; returns how many notifications were added."""
+    wanted = {(uid, n.key) for n in notes for uid in n.user_ids}
     if not wanted:
         return 0
-    have = set(
-        session.scalars(
-            select(Notification.user_id).where(
-                Notification.key == key, Notification.user_id.in_(wanted)
+    keys = sorted({n.key for n in notes})
+    users = sorted({uid for uid, _key in wanted})
+    have: set[tuple[int, str]] = set()
+    # Both columns constrained: the lookup walks the (user_id, key) unique index.
+    for i in range(0, len(keys), _CHUNK):
+        for j in range(0, len(users), _CHUNK):
+            have.update(
+                (uid, key)
+                for uid, key in session.execute(
+                    select(Notification.user_id, Notification.key).where(
+                        Notification.user_id.in_(users[j : j + _CHUNK]),
+                        Notification.key.in_(keys[i : i + _CHUNK]),
+                    )
+                )
             )
-        )
-    )
     now = clock.now()
-    fresh: list[int] = []
-    for uid in wanted:
-        if uid in have:
-            continue
-        fresh.append(uid)
-        session.add(
-            Notification(
-                user_id=uid,
-                key=key,
-                kind=kind,
-                subject=subject[:200],
-                body=body,
-                link=link,
-                created_at=now,
+    rows: list[dict[str, object]] = []
+    fresh: list[tuple[Note, int]] = []
+    for note in notes:
+        for uid in sorted(set(note.user_ids)):
+            if (uid, note.key) in have:
+                continue
+            have.add((uid, note.key))
+            fresh.append((note, uid))
+            rows.append(
+                {
+                    "user_id": uid,
+                    "key": note.key,
+                    "kind": note.kind,
+                    "subject": note.subject[:200],
+                    "body": note.body,
+                    "link": note.link,
+                    "created_at": now,
+                    "read_at": None,
+                }
             )
+    if rows:
+        session.execute(insert(Notification), rows)
+        _queue_emails(session, fresh)
+    return len(rows)
+
+
+def _queue_emails(session: Session, fresh: list[tuple[Note, int]]) -> None:
+    """Queue the e-mail twin of each new notification for active users with an address."""
+    users = sorted({uid for _note, uid in fresh})
+    addresses: dict[int, str] = {}
+    for i in range(0, len(users), _CHUNK):
+        addresses.update(
+            (uid, email)
+            for uid, email in session.execute(
+                select(User.id, User.email).where(
+                    User.id.in_(users[i : i + _CHUNK]),
+                    User.is_active.is_(True),
+                    User.email.is_not(None),
+                )
+            )
+            if email
         )
-    session.flush()
-    if fresh:
-        _queue_emails(session, user_ids=fresh, key=key, subject=subject, body=body, link=link)
-    return len(fresh)
-
-
-def _queue_emails(
-    session: Session,
-    *,
-    user_ids: list[int],
-    key: str,
-    subject: str,
-    body: str | None,
-    link: str | None,
-) -> None:
-    """Queue the e-mail twin of a notification for each active user with an address."""
-    addresses = session.execute(
-        select(User.id, User.email)
-        .where(User.id.in_(user_ids), User.is_active.is_(True), User.email.is_not(None))
-        .order_by(User.id)
-    ).all()
-    if not addresses:
-        return
-    text = "\n\n".join(part for part in (body, _absolute(link)) if part) or subject
-    for uid, email in addresses:
-        if email:
-            queue_email(session, key=f"{key}:{uid}", to=email, subject=subject, body=text)
+    for note, uid in fresh:
+        if uid in addresses:
+            text = "\n\n".join(p for p in (note.body, _absolute(note.link)) if p) or note.subject
+            queue_email(
+                session,
+                key=f"{note.key}:{uid}",
+                to=addresses[uid],
+                subject=note.subject,
+                body=text,
+            )
 
 
 def _absolute(link: str | None) -> str | None:

@@ -68,13 +68,8 @@ class BusinessCalendar:
             return False
         return day.weekday() < 5
 
-    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
-        if not self.is_workday(day):
-            return []
-        return [
-            (datetime.combine(day, s, self.tz), datetime.combine(day, e, self.tz))
-            for s, e in self.hours
-        ]
+    def _spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        return _day_spans(self, day)
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of working time after ``start`` (aware; returned in UTC
@@ -111,6 +106,18 @@ class BusinessCalendar:
                     total += hi - lo
             day += timedelta(days=1)
         return total.total_seconds()
+
+
+@lru_cache(maxsize=8192)
+def _day_spans(calendar: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """A day's working spans as aware moments; cached, because every SLA computation walks
+    the same few weeks of days (the calendar is frozen, so it can key the cache)."""
+    if not calendar.is_workday(day):
+        return ()
+    return tuple(
+        (datetime.combine(day, s, calendar.tz), datetime.combine(day, e, calendar.tz))
+        for s, e in calendar.hours
+    )
 
 
 @dataclass(frozen=True)

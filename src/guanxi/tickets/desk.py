@@ -12,7 +12,7 @@ import json
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
@@ -101,6 +101,9 @@ class DeskPolicy(BaseModel):
     )
     sla: list[SlaPolicy] = Field(default_factory=_default_policies)
     regulator: RegulatorPolicy = Field(default_factory=RegulatorPolicy)
+    # Lookup of ``sla`` by (type, priority), built on first use (the sweep asks per ticket).
+    _by_key: dict[tuple[str, str], SlaPolicy] = PrivateAttr(default_factory=dict)
+    _by_key_of: object = PrivateAttr(default=None)
 
     @field_validator("priority_matrix")
     @classmethod
@@ -147,10 +150,11 @@ class DeskPolicy(BaseModel):
 
     def policy_for(self, type_: str, priority: str) -> SlaPolicy:
         """The SLA policy of one type and priority."""
-        return self._index()[(type_, priority)]
-
-    def _index(self) -> dict[tuple[str, str], SlaPolicy]:
-        return {(p.type.value, p.priority.value): p for p in self.sla}
+        # Rebuilt when ``sla`` is another list (model_copy(update=...) keeps private state).
+        if self._by_key_of is not self.sla:
+            self._by_key = {(p.type.value, p.priority.value): p for p in self.sla}
+            self._by_key_of = self.sla
+        return self._by_key[(type_, priority)]
 
 
 @lru_cache(maxsize=8)

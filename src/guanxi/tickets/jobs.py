@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from guanxi.core.db import write_transaction
-from guanxi.notify.service import notify
+from guanxi.notify.service import Note, notify_many
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission, Role, role_has
 from guanxi.tickets.calendar import BusinessCalendar, elapsed
@@ -63,29 +64,51 @@ def _people(session: Session) -> tuple[list[int], list[int]]:
     return supervisors, top
 
 
-def _record(
-    session: Session,
-    ticket_id: int,
-    target: str,
-    kind: str,
-    due: datetime,
-    now: datetime,
-    recorded: set[tuple[str, str]],
-) -> bool:
-    """Record a moment once; False when it was recorded before (by any run)."""
-    if (target, kind) in recorded:
-        return False
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(SlaEvent).values(
-                    ticket_id=ticket_id, target=target, kind=kind, due_at=due, recorded_at=now
-                )
+@dataclass(frozen=True)
+class _Moment:
+    """A moment the sweep found due: which ticket, target and kind, and whom to tell."""
+
+    ticket: Ticket
+    target: str
+    kind: str
+    users: tuple[int, ...]
+
+
+_NOTE_KIND = {"warning": "sla_warning", "breach": "sla_breach", "escalation": "sla_escalation"}
+# Rows per multi-row insert of moments (5 values each, under SQLite's parameter limit).
+_INSERT_ROWS = 1000
+
+
+def _record_all(session: Session, moments: list[_Moment], now: datetime) -> list[_Moment]:
+    """Record the moments in bulk, each once: a moment another run recorded meanwhile is
+    skipped by the unique key (ON CONFLICT DO NOTHING), and only the rows this run
+    inserted come back (RETURNING) - so a racing worker tells nobody twice."""
+    if not moments:
+        return []
+    dialect = session.get_bind().dialect.name
+    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    inserted: set[tuple[int, str, str]] = set()
+    for i in range(0, len(moments), _INSERT_ROWS):
+        chunk = moments[i : i + _INSERT_ROWS]
+        stmt = (
+            make_insert(SlaEvent)
+            .values(
+                [
+                    {
+                        "ticket_id": m.ticket.id,
+                        "target": m.target,
+                        "kind": m.kind,
+                        "due_at": now,
+                        "recorded_at": now,
+                    }
+                    for m in chunk
+                ]
             )
-    except IntegrityError:  # another worker recorded it between our read and insert
-        return False
-    recorded.add((target, kind))
-    return True
+            .on_conflict_do_nothing(index_elements=["ticket_id", "target", "kind"])
+            .returning(SlaEvent.ticket_id, SlaEvent.target, SlaEvent.kind)
+        )
+        inserted.update((t, g, k) for t, g, k in session.execute(stmt))
+    return [m for m in moments if (m.ticket.id, m.target, m.kind) in inserted]
 
 
 # Only the materialised columns are written, and only if nobody changed the ticket since it
@@ -96,6 +119,20 @@ _SET_MOMENTS = (
     .where(_TICKETS.c.id == bindparam("tid"), _TICKETS.c.version == bindparam("seen_version"))
     .values(sla_due_at=bindparam("due"), sla_check_at=bindparam("check"))
 )
+
+
+def _due_ids(session: Session, now: datetime, after: int) -> list[int]:
+    """Ids of open tickets whose next moment has come, through ``ix_ticket_sla_check_at``
+    (the batch select alone would walk the primary key over every ticket)."""
+    done = [s.value for s in DONE]
+    return list(
+        session.scalars(
+            select(Ticket.id)
+            .where(Ticket.sla_check_at <= now, Ticket.id > after, Ticket.status.not_in(done))
+            .order_by(Ticket.id)
+            .limit(BATCH)
+        )
+    )
 
 
 def sweep_sla(
@@ -110,10 +147,16 @@ def sweep_sla(
     done = [s.value for s in DONE]
     last_id = 0
     while True:
-        stmt = select(Ticket).where(Ticket.id > last_id, Ticket.status.not_in(done))
-        if not full:
-            stmt = stmt.where(Ticket.sla_check_at <= now)
-        tickets = list(session.scalars(stmt.order_by(Ticket.id).limit(BATCH)))
+        if full:
+            stmt = select(Ticket).where(Ticket.id > last_id, Ticket.status.not_in(done))
+            tickets = list(session.scalars(stmt.order_by(Ticket.id).limit(BATCH)))
+        else:
+            ids = _due_ids(session, now, last_id)
+            tickets = (
+                list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
+                if ids
+                else []
+            )
         if not tickets:
             break
         last_id = tickets[-1].id
@@ -125,87 +168,86 @@ def sweep_sla(
             events[event.ticket_id].append(event)
         recorded = recorded_moments(session, ids)
         with write_transaction(session):
-            moments = []
+            found: list[_Moment] = []
             for ticket in tickets:
                 result.checked += 1
-                done_before = recorded[ticket.id]
-                _check(
-                    session,
-                    ticket,
-                    events[ticket.id],
-                    now,
-                    ctx,
-                    supervisors,
-                    top,
-                    result,
-                    done_before,
+                found.extend(
+                    _check(ticket, events[ticket.id], now, ctx, supervisors, top, recorded)
                 )
-                due, check = sla_moments(ticket, events[ticket.id], now, ctx, done_before)
-                moments.append(
-                    {"tid": ticket.id, "seen_version": ticket.version, "due": due, "check": check}
-                )
-            session.execute(_SET_MOMENTS, moments)
+            new = _record_all(session, found, now)
+            _tell(session, new, result)
+            for moment in new:
+                recorded[moment.ticket.id].add((moment.target, moment.kind))
+            changed = []
+            for ticket in tickets:
+                due, check = sla_moments(ticket, events[ticket.id], now, ctx, recorded[ticket.id])
+                if (due, check) != (ticket.sla_due_at, ticket.sla_check_at):
+                    changed.append(
+                        {
+                            "tid": ticket.id,
+                            "seen_version": ticket.version,
+                            "due": due,
+                            "check": check,
+                        }
+                    )
+            if changed:
+                session.execute(_SET_MOMENTS, changed)
         session.expunge_all()
     return result
 
 
+def _tell(session: Session, moments: list[_Moment], result: SweepResult) -> None:
+    """Count the new moments and notify their people in one go."""
+    notes = []
+    for m in moments:
+        if m.kind == "warning":
+            result.warnings += 1
+        elif m.kind == "breach":
+            result.breaches += 1
+        else:
+            result.escalations += 1
+        notes.append(
+            Note(
+                m.users,
+                f"sla:{m.ticket.id}:{m.target}:{m.kind}",
+                _NOTE_KIND[m.kind],
+                f"#{m.ticket.id} {m.ticket.subject}",
+                link=f"/tickets/{m.ticket.id}",
+            )
+        )
+    notify_many(session, notes)
+
+
 def _check(
-    session: Session,
     ticket: Ticket,
     events: list[TicketEvent],
     now: datetime,
     ctx: SlaContext,
     supervisors: list[int],
     top: list[int],
-    result: SweepResult,
-    recorded: set[tuple[str, str]],
-) -> None:
+    recorded: dict[int, set[tuple[str, str]]],
+) -> list[_Moment]:
+    """The moments of one ticket that have come and are not recorded yet: the escalation
+    (to managers) at twice the target, the breach (to the owner and supervisors), or else
+    the warning (to the owner) when less than a quarter is left and the clock runs."""
     spans = clock_spans(ticket, events)
     paused = spans[-1].paused
-    owner = [ticket.owner_id] if ticket.owner_id else []
-    link = f"/tickets/{ticket.id}"
+    owner = (ticket.owner_id,) if ticket.owner_id else ()
     calendar = ctx.calendar_of(ticket)
+    have = recorded[ticket.id]
+    out = []
     for target in targets(ticket, ctx.policy):
         if target.name == "first_response" and ticket.first_response_at is not None:
             continue
         cal = calendar if target.business_hours else None
         used = elapsed(spans, now, cal)
         goal = target.hours * 3600
-        key = f"sla:{ticket.id}:{target.name}"
-        subject = f"#{ticket.id} {ticket.subject}"
-        if used >= 2 * goal and _record(
-            session, ticket.id, target.name, "escalation", now, now, recorded
-        ):
-            result.escalations += 1
-            notify(
-                session,
-                user_ids=top,
-                key=f"{key}:escalation",
-                kind="sla_escalation",
-                subject=subject,
-                link=link,
-            )
-        if used >= goal and _record(session, ticket.id, target.name, "breach", now, now, recorded):
-            result.breaches += 1
-            notify(
-                session,
-                user_ids=owner + supervisors,
-                key=f"{key}:breach",
-                kind="sla_breach",
-                subject=subject,
-                link=link,
-            )
-        elif (
-            not paused
-            and goal * (1 - WARN_SHARE) <= used < goal
-            and _record(session, ticket.id, target.name, "warning", now, now, recorded)
-        ):
-            result.warnings += 1
-            notify(
-                session,
-                user_ids=owner or supervisors,
-                key=f"{key}:warning",
-                kind="sla_warning",
-                subject=subject,
-                link=link,
-            )
+        name = target.name
+        if used >= 2 * goal and (name, "escalation") not in have:
+            out.append(_Moment(ticket, name, "escalation", tuple(top)))
+        if used >= goal:
+            if (name, "breach") not in have:
+                out.append(_Moment(ticket, name, "breach", owner + tuple(supervisors)))
+        elif not paused and goal * (1 - WARN_SHARE) <= used and (name, "warning") not in have:
+            out.append(_Moment(ticket, name, "warning", owner or tuple(supervisors)))
+    return out

@@ -3,6 +3,7 @@ each recorded and notified once however often the sweep runs; paused tickets lef
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,3 +170,59 @@ def test_inbox_page_lists_and_opens(client: Any, db: Session, make_user: Any) ->
         ).headers["location"]
         == "/inbox"
     )
+
+
+def test_two_sweeps_at_once_tell_once(committed_engine: Engine) -> None:
+    import threading
+
+    from guanxi.audit.service import Actor
+    from guanxi.core.db import make_sessionmaker
+    from guanxi.security.schemas import UserCreate
+    from guanxi.security.service import create_user
+
+    sm = make_sessionmaker(committed_engine)
+    with sm() as s:
+        system = Actor.system("t")
+        agent = create_user(
+            s,
+            user_in=UserCreate(
+                username="agent1", display_name="A", role="agent", password="longenough1"
+            ),  # type: ignore[arg-type]
+            actor=system,
+        )
+        create_user(
+            s,
+            user_in=UserCreate(
+                username="manager1", display_name="M", role="manager", password="longenough1"
+            ),  # type: ignore[arg-type]
+            actor=system,
+        )
+        with clock.frozen(_at(2, 9)):
+            for n in range(30):
+                service.create_ticket(
+                    s,
+                    ticket_in=TicketCreate(type="complaint", channel="hotline", subject=f"#{n}"),  # type: ignore[arg-type]
+                    actor=agent,
+                )
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def run() -> None:
+        with sm() as s:
+            barrier.wait()
+            results.append(sweep_sla(s, now=_at(2, 13, 5), calendar=CAL))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # 30 unassigned tickets, first response 2 h: each breached and escalated once in all.
+    assert sum(r.breaches for r in results) == 30
+    assert sum(r.escalations for r in results) == 30
+    with sm() as s:
+        kinds = Counter(k for (k,) in s.execute(select(SlaEvent.kind)))
+        notes = Counter(k for (k,) in s.execute(select(Notification.kind)))
+    assert kinds == Counter({"breach": 30, "escalation": 30})
+    # Breaches go to the supervisor (no owner), escalations to the manager: one user each.
+    assert notes == Counter({"sla_breach": 30, "sla_escalation": 30})
