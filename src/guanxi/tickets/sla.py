@@ -4,8 +4,10 @@ working calendar, and the moments the sweep acts on (warning, breach, escalation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +16,7 @@ from guanxi.config import get_settings
 from guanxi.tickets.calendar import BusinessCalendar, ClockSpan, due_at
 from guanxi.tickets.desk import DEFAULT_POLICY, DeskPolicy, load_policy
 from guanxi.tickets.enums import DONE, PAUSED, TicketChannel, TicketStatus
-from guanxi.tickets.models import SlaEvent, Team, Ticket, TicketEvent
+from guanxi.tickets.models import SlaEvent, Team, Ticket
 from guanxi.tickets.schemas import SlaRead
 from guanxi.tickets.teams import team_calendar
 
@@ -75,7 +77,18 @@ def sla_context(
     return SlaContext(load_policy(session), cal, hours)
 
 
-def clock_spans(ticket: Ticket, events: list[TicketEvent]) -> list[ClockSpan]:
+class ClockEvent(Protocol):
+    """What the clock needs of a timeline step: when, and the status it led to (an ORM
+    event, or a plain row where thousands are read at once)."""
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+    @property
+    def to_status(self) -> str: ...
+
+
+def clock_spans(ticket: Ticket, events: Sequence[ClockEvent]) -> list[ClockSpan]:
     """The ticket's life as counting and paused stretches, from its timeline."""
     spans: list[ClockSpan] = []
     start, paused = ticket.created_at, False
@@ -108,7 +121,7 @@ _DONE_VALUES = frozenset(s.value for s in DONE)
 
 def sla(
     ticket: Ticket,
-    events: list[TicketEvent],
+    events: Sequence[ClockEvent],
     now: datetime,
     calendar: BusinessCalendar,
     policy: DeskPolicy = DEFAULT_POLICY,
@@ -149,7 +162,7 @@ THRESHOLDS = (("warning", 1 - WARN_SHARE), ("breach", 1.0), ("escalation", 2.0))
 
 def sla_moments(
     ticket: Ticket,
-    events: list[TicketEvent],
+    events: Sequence[ClockEvent],
     now: datetime,
     ctx: SlaContext,
     recorded: set[tuple[str, str]],
