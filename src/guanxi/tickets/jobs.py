@@ -141,18 +141,11 @@ _SWEEP_COLUMNS = (
 )
 
 
-def _due_ids(session: Session, now: datetime, after: int) -> list[int]:
-    """Ids of open tickets whose next moment has come, through ``ix_ticket_sla_check_at``
-    (the batch select alone would walk the primary key over every ticket)."""
-    done = [s.value for s in DONE]
-    return list(
-        session.scalars(
-            select(Ticket.id)
-            .where(Ticket.sla_check_at <= now, Ticket.id > after, Ticket.status.not_in(done))
-            .order_by(Ticket.id)
-            .limit(BATCH)
-        )
-    )
+def _due_ids(session: Session, now: datetime) -> list[int]:
+    """Ids of the tickets whose next moment has come, answered from the covering index
+    ``ix_ticket_sla_check_at`` (done tickets carry none). With ``ORDER BY id LIMIT`` or a
+    status test SQLite would walk the primary key over every ticket instead."""
+    return sorted(session.scalars(select(Ticket.id).where(Ticket.sla_check_at <= now)))
 
 
 def sweep_sla(
@@ -166,14 +159,17 @@ def sweep_sla(
     supervisors, top = _people(session)
     done = [s.value for s in DONE]
     last_id = 0
+    pending = [] if full else _due_ids(session, now)
     while True:
         if full:
             stmt = select(*_SWEEP_COLUMNS).where(Ticket.id > last_id, Ticket.status.not_in(done))
             rows = session.execute(stmt.order_by(Ticket.id).limit(BATCH))
         else:
-            ids = _due_ids(session, now, last_id)
+            batch, pending = pending[:BATCH], pending[BATCH:]
             rows = session.execute(
-                select(*_SWEEP_COLUMNS).where(Ticket.id.in_(ids or [-1])).order_by(Ticket.id)
+                select(*_SWEEP_COLUMNS)
+                .where(Ticket.id.in_(batch or [-1]), Ticket.status.not_in(done))
+                .order_by(Ticket.id)
             )
         # Plain rows with the columns the SLA arithmetic reads (they answer the same
         # attribute names as a Ticket): a full sweep reads 100,000 of them.
