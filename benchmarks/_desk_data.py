@@ -355,8 +355,10 @@ def materialise_sla(
             last = rows[-1].id
             ids = [t.id for t in rows]
             events: dict[int, list[Any]] = {tid: [] for tid in ids}
-            for event in session.scalars(
-                select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)).order_by(TicketEvent.id)
+            for event in session.execute(
+                select(TicketEvent.ticket_id, TicketEvent.occurred_at, TicketEvent.to_status)
+                .where(TicketEvent.ticket_id.in_(ids))
+                .order_by(TicketEvent.id)
             ):
                 events[event.ticket_id].append(event)
             recorded = recorded_moments(session, ids)

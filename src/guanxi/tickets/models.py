@@ -45,7 +45,8 @@ class Ticket(Base):
     waybill_no: Mapped[str | None] = mapped_column(String(40), index=True)
     # A code from the configurable category tree (TicketCategory.code).
     category: Mapped[str | None] = mapped_column(String(50))
-    # Province code (GB/T 2260, two digits) the case is about, for routing by region.
+    # Province the case is about (as shipments name it, e.g. 广东省), for routing by region;
+    # rules and agents match it by prefix ("广东").
     region: Mapped[str | None] = mapped_column(String(12))
     tags: Mapped[str | None] = mapped_column(String(300))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"))

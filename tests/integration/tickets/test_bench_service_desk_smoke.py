@@ -128,12 +128,13 @@ def test_queue_pages_and_sweep_run(desk: tuple[DeskData, Settings], tmp_path: Pa
 
     sweeps = service_desk.measure_sweeps(settings, progress=lambda _m: None)
     full, due = sweeps
-    assert [label for label, _s, _r in full.runs] == ["first run", "second run"]
-    assert full.runs[0][2].checked == full.runs[1][2].checked == TICKETS // 10
-    assert full.tickets == TICKETS // 10
-    assert service_desk.found(full.runs[1][2]) == 0
-    assert service_desk.found(due.runs[1][2]) == 0
+    assert [r.label for r in full.runs] == ["first run", "second run"]
+    assert [r.label for r in due.runs] == ["first run", "second run", "a minute later"]
+    assert full.runs[0].result.checked == full.runs[1].result.checked == TICKETS // 10
+    assert service_desk.found(full.runs[1].result) == 0
+    assert service_desk.found(due.runs[1].result) == 0
+    assert all(r.reads > 0 for r in full.runs + due.runs)
     # The clean slate before the due-only runs: what they recorded is all there is.
     assert _one(db, "SELECT COUNT(*) FROM sla_event") == sum(
-        service_desk.found(r) for _label, _s, r in due.runs
+        service_desk.found(r.result) for r in due.runs
     )
