@@ -101,19 +101,28 @@ def field_errors_from_pydantic(errors: list[Any]) -> list[FieldError]:
     return out
 
 
-def translate_field_error(error: FieldError, lang: str) -> str:
-    """A field error's message in ``lang``, falling back to the English detail."""
-    template = ERROR_MESSAGES.get(error.code)
+def translate_code(code: str, lang: str, params: dict[str, Any]) -> str | None:
+    """The message of an error code in ``lang`` with its parameters filled in (lists
+    joined); without a parameter it needs, the text before the first placeholder. None
+    for a code that has no message."""
+    template = ERROR_MESSAGES.get(code)
     if template is None:
-        return error.message if lang == "en" else i18n.gettext(lang, "Invalid value")
-    params = {
-        k: (", ".join(map(str, v)) if isinstance(v, list | tuple) else v)
-        for k, v in error.params.items()
+        return None
+    values = {
+        k: (", ".join(map(str, v)) if isinstance(v, list | tuple) else v) for k, v in params.items()
     }
     try:
-        return i18n.gettext(lang, template, **params)
+        return i18n.gettext(lang, template, **values)
     except (KeyError, IndexError):
         return i18n.gettext(lang, template.split("{")[0].strip())
+
+
+def translate_field_error(error: FieldError, lang: str) -> str:
+    """A field error's message in ``lang``, falling back to the English detail."""
+    text = translate_code(error.code, lang, error.params)
+    if text is None:
+        return error.message if lang == "en" else i18n.gettext(lang, "Invalid value")
+    return text
 
 
 def problem(

@@ -14,8 +14,12 @@ from starlette.datastructures import FormData
 from guanxi.core import i18n
 from guanxi.core.errors import DomainError, FieldError, ValidationFailed
 from guanxi.core.ids import PathId
-from guanxi.core.messages import ERROR_MESSAGES
-from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
+from guanxi.core.web import (
+    field_errors_from_pydantic,
+    request_language,
+    translate_code,
+    translate_field_error,
+)
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -77,11 +81,7 @@ def _refused(request: Request, session: SessionDep, exc: Exception) -> Response:
             f"{'.'.join(map(str, e.loc))}: {translate_field_error(e, lang)}" for e in exc.errors
         ]
     elif isinstance(exc, DomainError):
-        text = ERROR_MESSAGES.get(exc.message, exc.message)
-        try:
-            shown = [i18n.gettext(lang, text, **exc.params)]
-        except (KeyError, IndexError):
-            shown = [i18n.gettext(lang, text)]
+        shown = [translate_code(exc.message, lang, exc.params) or exc.message]
     else:  # pragma: no cover - callers pass only the types above
         raise exc
     return _page(request, session, shown, 422)

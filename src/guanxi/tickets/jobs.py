@@ -25,11 +25,10 @@ from sqlalchemy.orm import Session
 
 from guanxi.core.db import write_transaction
 from guanxi.notify.service import Note, notify_many
-from guanxi.security.models import User
-from guanxi.security.permissions import Permission, Role, role_has
 from guanxi.tickets.calendar import BusinessCalendar, elapsed
 from guanxi.tickets.enums import DONE
 from guanxi.tickets.models import SlaEvent, Ticket, TicketEvent
+from guanxi.tickets.service import escalation_people
 from guanxi.tickets.sla import (
     WARN_SHARE,
     ClockEvent,
@@ -52,17 +51,6 @@ class SweepResult:
     warnings: int = 0
     breaches: int = 0
     escalations: int = 0
-
-
-def _people(session: Session) -> tuple[list[int], list[int]]:
-    """(supervisors, managers and administrators) among active users."""
-    supervisors, top = [], []
-    for uid, role in session.execute(select(User.id, User.role).where(User.is_active.is_(True))):
-        if role_has(role, Permission.ticket_manage):
-            supervisors.append(uid)
-        if role in (Role.manager.value, Role.admin.value):
-            top.append(uid)
-    return supervisors, top
 
 
 @dataclass(frozen=True)
@@ -156,7 +144,7 @@ def sweep_sla(
     and re-materialise its next moment. In batches, each its own transaction."""
     result = SweepResult()
     ctx = sla_context(session, calendar=calendar)
-    supervisors, top = _people(session)
+    supervisors, top = escalation_people(session)
     done = [s.value for s in DONE]
     last_id = 0
     pending = [] if full else _due_ids(session, now)

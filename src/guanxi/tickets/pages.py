@@ -14,8 +14,12 @@ from pydantic import ValidationError
 from guanxi.core import clock, i18n
 from guanxi.core.errors import Conflict, DomainError, ValidationFailed
 from guanxi.core.ids import MAX_ID, PathId
-from guanxi.core.messages import ERROR_MESSAGES
-from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
+from guanxi.core.web import (
+    field_errors_from_pydantic,
+    request_language,
+    translate_code,
+    translate_field_error,
+)
 from guanxi.customers.queries import CustomerFilters, list_customers
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
@@ -259,14 +263,10 @@ def _back(ticket_id: int, exc: DomainError | None = None) -> Response:
 
 def _error_text(request: Request, code: str | None) -> str | None:
     """The message of a refusal code from the query string (unknown codes are dropped)."""
-    if not code or code not in ERROR_MESSAGES:
+    if not code:
         return None
-    params = {k: v for k, v in request.query_params.items() if k != "error"}
-    lang = request_language(request)
-    try:
-        return i18n.gettext(lang, ERROR_MESSAGES[code], **params)
-    except (KeyError, IndexError):
-        return i18n.gettext(lang, ERROR_MESSAGES[code].split("{")[0].strip())
+    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "error"}
+    return translate_code(code, request_language(request), params)
 
 
 @router.post("/tickets/{ticket_id}/take", response_class=HTMLResponse)

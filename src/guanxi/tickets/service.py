@@ -32,7 +32,7 @@ from guanxi.interactions.service import schedule_follow_up
 from guanxi.notify.service import notify
 from guanxi.security.crypto import cipher
 from guanxi.security.models import User
-from guanxi.security.permissions import Permission, role_has
+from guanxi.security.permissions import Permission, Role, role_has
 from guanxi.security.service import actor_of, has_permission
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.categories import check_code
@@ -272,13 +272,21 @@ def _assign(session: Session, ticket: Ticket, owner_id: int, actor: User | Actor
     )
 
 
+def escalation_people(session: Session) -> tuple[list[int], list[int]]:
+    """(supervisors, managers and administrators) among active users: who hears of major
+    complaints and breaches, and who of escalations."""
+    supervisors, top = [], []
+    for uid, role in session.execute(select(User.id, User.role).where(User.is_active.is_(True))):
+        if role_has(role, Permission.ticket_manage):
+            supervisors.append(uid)
+        if role in (Role.manager.value, Role.admin.value):
+            top.append(uid)
+    return supervisors, top
+
+
 def _alert_supervisors(session: Session, ticket: Ticket) -> None:
     """Major and repeated complaints go to the supervisors at once (escalated on intake)."""
-    supervisors = [
-        uid
-        for uid, role in session.execute(select(User.id, User.role).where(User.is_active.is_(True)))
-        if role_has(role, Permission.ticket_manage)
-    ]
+    supervisors, _top = escalation_people(session)
     kind = "ticket_major" if ticket.is_major else "ticket_repeat"
     notify(
         session,
