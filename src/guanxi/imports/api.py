@@ -231,7 +231,7 @@ def error_csv(job_id: PathId, request: Request, session: SessionDep, user: Impor
     """Every rejected row of a job as CSV (UTF-8 with BOM, for Excel): row, column, masked
     value, code and the message in the user's language."""
     job = jobs.get_job(session, job_id=job_id)
-    kind = ImportKind(job.kind) if job.kind in ImportKind._value2member_map_ else None
+    kind = jobs.kind_of(job.kind)
     lang = request_language(request)
     # Streamed with a session of its own: the request's may be closed before the body is sent.
     sessionmaker = request.app.state.sessionmaker

@@ -29,6 +29,7 @@ from guanxi.imports.service import (
     DRY_FAILED,
     DRY_FINISHED,
     DRY_RUNNING,
+    DRY_STATUSES,
     _actor,
     _start_job,
     check_new_customers,
@@ -48,6 +49,11 @@ from guanxi.imports.uploads import (
 from guanxi.security.models import User
 
 log = logging.getLogger("guanxi.imports")
+
+
+def kind_of(value: str | None) -> ImportKind | None:
+    """The import kind named by ``value``; None when it names none."""
+    return ImportKind(value) if value and value in ImportKind._value2member_map_ else None
 
 
 def start_job(
@@ -105,7 +111,7 @@ def fail_job(session: Session, *, job_id: int, error: str) -> None:
         job = session.get(ImportJob, job_id, populate_existing=True)
         if job is None:
             return
-        dry = job.status in (DRY_RUNNING, DRY_FINISHED, DRY_FAILED)
+        dry = job.status in DRY_STATUSES
         job.status = DRY_FAILED if dry else JobStatus.failed.value
         job.finished_at = clock.now()
         job.message = MESSAGES["job_failed"].format(error=error)
@@ -148,7 +154,7 @@ def to_read(
     errors_total: int | None = None,
 ) -> ImportJobRead:
     """A job with its progress figures: share done, rows per second and time left."""
-    dry = job.status in (DRY_RUNNING, DRY_FINISHED, DRY_FAILED)
+    dry = job.status in DRY_STATUSES
     state: Literal["running", "finished", "failed"]
     if job.status in (JobStatus.running.value, DRY_RUNNING):
         state = "running"
@@ -165,7 +171,7 @@ def to_read(
     eta = None
     if state == "running" and rate and total:
         eta = round(max(total - done, 0) / rate)
-    kind = ImportKind(job.kind) if job.kind in ImportKind._value2member_map_ else None
+    kind = kind_of(job.kind)
     return ImportJobRead(
         id=job.id,
         kind=job.kind,

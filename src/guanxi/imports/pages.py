@@ -58,10 +58,6 @@ def _messages(lang: str, errors: list[FieldError], kind: ImportKind | None) -> d
     return out
 
 
-def _kind(value: str | None) -> ImportKind | None:
-    return ImportKind(value) if value and value in ImportKind._value2member_map_ else None
-
-
 def _index(
     request: Request,
     session: Any,
@@ -149,7 +145,7 @@ def upload(request: Request, session: SessionDep, user: Importer, form: ParsedFo
     kind = str(form.get("kind") or "")
     file = form.get("file")
     lang = request_language(request)
-    chosen = _kind(kind)
+    chosen = jobs.kind_of(kind)
     errors: dict[str, str] = {}
     if chosen is None:
         errors["kind"] = i18n.gettext(lang, "Choose what the file holds")
@@ -186,7 +182,7 @@ def _load_preview(
     request: Request, upload_id: str, kind: str, overrides: dict[str, str | None] | None = None
 ) -> uploads.UploadPreview:
     """The preview of a stored upload; ValidationFailed / UnreadableFile as the service's."""
-    chosen = _kind(kind)
+    chosen = jobs.kind_of(kind)
     if chosen is None:
         raise ValidationFailed([FieldError(("kind",), "enum", "Unknown value")])
     upload = uploads.load_upload(uploads_dir(request), upload_id)
@@ -224,7 +220,7 @@ def check_mapping(
 ) -> Response:
     """What the chosen mapping still lacks (htmx asks on every change of a dropdown)."""
     lang = request_language(request)
-    chosen = _kind(kind)
+    chosen = jobs.kind_of(kind)
     problems: list[str] = []
     try:
         preview = _load_preview(request, upload_id, kind, _overrides(request.query_params))
@@ -245,7 +241,7 @@ def start_job(request: Request, session: SessionDep, user: Importer, form: Parse
     upload_id = str(form.get("upload_id") or "")
     kind = str(form.get("kind") or "")
     overrides = _overrides(form)
-    chosen = _kind(kind)
+    chosen = jobs.kind_of(kind)
     try:
         if chosen is None:
             raise ValidationFailed([FieldError(("kind",), "enum", "Unknown value")])
@@ -284,8 +280,10 @@ def _duration(seconds: float) -> str:
 
 def _job_context(request: Request, session: Any, job_id: int) -> dict[str, Any]:
     lang = request_language(request)
-    job = jobs.read_job(session, job_id=job_id, lang=lang, errors=FIRST_ERRORS)
+    # Polled every second while the job runs: the job row is read once.
     stored = jobs.get_job(session, job_id=job_id)
+    first, total = jobs.first_errors(session, job_id=job_id, limit=FIRST_ERRORS)
+    job = jobs.to_read(stored, lang=lang, errors=first, errors_total=total)
     # After a clean dry run, the same file can be imported with the same columns at once.
     again = None
     if job.dry_run and job.state == "finished":

@@ -46,6 +46,7 @@ REPORT_ERRORS = 10_000  # errors listed in a report; all are kept with the job
 # statuses: only ``running`` jobs are resumed, and a dry run must never be taken for an
 # unfinished import (its counts were never written).
 DRY_RUNNING, DRY_FINISHED, DRY_FAILED = "validating", "validated", "dry_failed"
+DRY_STATUSES = (DRY_RUNNING, DRY_FINISHED, DRY_FAILED)
 
 # Fields a file must have a column for, per kind (any one of each inner tuple).
 _REQUIRED: dict[ImportKind, list[tuple[str, ...]]] = {

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import record
@@ -24,6 +24,7 @@ from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.customers.enums import CustomerStatus
 from guanxi.customers.models import Customer, Tag, customer_tag
 from guanxi.customers.service import get_customer
+from guanxi.interactions.enums import InteractionKind
 from guanxi.interactions.models import ActionItem, CadenceRule, Interaction
 from guanxi.interactions.schemas import ActionItemIn, CadenceRuleIn, InteractionCreate
 from guanxi.security.models import User
@@ -53,13 +54,11 @@ def log_interaction(
         session.flush()
         for item in interaction_in.action_items:
             session.add(_item(interaction_in.customer_id, item, actor.id, interaction.id))
-        if interaction_in.kind.value == "return_visit" and interaction_in.ticket_id is not None:
-            for open_item in session.scalars(
-                select(ActionItem).where(
-                    ActionItem.ticket_id == interaction_in.ticket_id,
-                    ActionItem.done_at.is_(None),
-                )
-            ):
+        if (
+            interaction_in.kind is InteractionKind.return_visit
+            and interaction_in.ticket_id is not None
+        ):
+            for open_item in session.scalars(_open_items_of(interaction_in.ticket_id)):
                 open_item.done_at = clock.now()
         record(
             session,
@@ -97,6 +96,11 @@ def _check_refs(session: Session, interaction_in: InteractionCreate) -> None:
         raise ValidationFailed(errors)
 
 
+def _open_items_of(ticket_id: int) -> Select[ActionItem]:
+    """The open follow-ups of a ticket."""
+    return select(ActionItem).where(ActionItem.ticket_id == ticket_id, ActionItem.done_at.is_(None))
+
+
 def _item(
     customer_id: int, item: ActionItemIn, owner_id: int | None, interaction_id: int | None
 ) -> ActionItem:
@@ -123,11 +127,7 @@ def schedule_follow_up(
     visit after a complaint closes). A ticket has at most one open follow-up: scheduling
     again moves its date."""
     if ticket_id is not None:
-        open_item = session.scalar(
-            select(ActionItem).where(
-                ActionItem.ticket_id == ticket_id, ActionItem.done_at.is_(None)
-            )
-        )
+        open_item = session.scalar(_open_items_of(ticket_id))
         if open_item is not None:
             open_item.due_on = due_on
             open_item.owner_id = owner_id

@@ -39,7 +39,7 @@ from guanxi.audit.service import Actor
 from guanxi.config import Settings, get_settings
 from guanxi.core import i18n
 from guanxi.core.db import write_transaction
-from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from guanxi.core.errors import Conflict, NotFound
 from guanxi.core.i18n import N_
 from guanxi.customers.models import Customer, CustomerPhone
 from guanxi.notify.outbox import queue_email
@@ -55,7 +55,6 @@ from guanxi.selfservice.schemas import (
 )
 from guanxi.shipments.models import Shipment
 from guanxi.shipments.service import find_by_waybill
-from guanxi.tickets import categories
 from guanxi.tickets import service as tickets_service
 from guanxi.tickets.enums import DONE, TicketChannel, TicketStatus, TicketType
 from guanxi.tickets.models import Ticket, TicketEvent
@@ -309,10 +308,11 @@ RESOLVED_BODY = N_(
 RESOLVED_REPLY = N_("Our reply:\n{text}\n\n")
 
 
-def _bilingual(message: str, **params: Any) -> str:
+def _bilingual(message: str, sep: str = "\n——\n\n", /, **params: Any) -> str:
+    """The message in Chinese, then in English (once when both read the same)."""
     zh = i18n.gettext("zh_CN", message, **params)
     en = i18n.gettext("en", message, **params)
-    return zh if zh == en else f"{zh}\n——\n\n{en}"
+    return zh if zh == en else f"{zh}{sep}{en}"
 
 
 def _subject(ticket_in: PublicTicketCreate) -> str:
@@ -337,10 +337,7 @@ def file_ticket(
     shipment = session.get(Shipment, proof.shipment_id)
     if shipment is None or shipment.waybill_no != proof.waybill_no:
         raise NotFound("shipment not found")
-    if ticket_in.category is not None and ticket_in.category not in {
-        node.code for node in categories.tree(session, active_only=True)
-    }:
-        raise ValidationFailed([FieldError(("category",), "category_unknown", "No such category")])
+    # The category is checked by create_ticket (an active node of the tree).
     ticket = create_ticket(
         session,
         ticket_in=TicketCreate(
@@ -376,9 +373,7 @@ def file_ticket(
 
 
 def _bilingual_subject(message: str, **params: Any) -> str:
-    zh = i18n.gettext("zh_CN", message, **params)
-    en = i18n.gettext("en", message, **params)
-    return zh if zh == en else f"{zh} / {en}"
+    return _bilingual(message, " / ", **params)
 
 
 # --------------------------------------------------------------------------- the private page

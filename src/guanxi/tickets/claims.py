@@ -47,6 +47,13 @@ class ClaimRules:
                 return limit
         return False
 
+    def uninsured_ceiling(self, fee_fen: int) -> int:
+        """The most an uninsured shipment of this fee is paid: the fee multiple, capped."""
+        ceiling = fee_fen * self.uninsured_fee_multiple
+        if self.uninsured_cap_fen is not None:
+            ceiling = min(ceiling, self.uninsured_cap_fen)
+        return ceiling
+
 
 RULES = ClaimRules()
 
@@ -55,10 +62,7 @@ def standard_amount(shipment: Shipment, requested_fen: int, rules: ClaimRules = 
     """What the published standard pays for a loss of ``requested_fen`` on ``shipment``."""
     if shipment.insured_value_fen > 0:
         return min(requested_fen, shipment.insured_value_fen)
-    ceiling = shipment.fee_fen * rules.uninsured_fee_multiple
-    if rules.uninsured_cap_fen is not None:
-        ceiling = min(ceiling, rules.uninsured_cap_fen)
-    return min(requested_fen, ceiling)
+    return min(requested_fen, rules.uninsured_ceiling(shipment.fee_fen))
 
 
 def _invalid(field: str, code: str, message: str, **params: object) -> ValidationFailed:

@@ -277,9 +277,6 @@ def _claim_page(
     customer = session.get(Customer, claim.customer_id)
     limit = approval_limit(user)
     rules = claims.RULES
-    ceiling = claim.fee_fen * rules.uninsured_fee_multiple
-    if rules.uninsured_cap_fen is not None:
-        ceiling = min(ceiling, rules.uninsured_cap_fen)
     return render(
         request,
         "tickets/claim.html",
@@ -288,7 +285,7 @@ def _claim_page(
         shipment=shipment,
         customer=customer,
         rules=rules,
-        ceiling=ceiling,
+        ceiling=rules.uninsured_ceiling(claim.fee_fen),
         limit=limit,
         limit_text=_limit_text(request, limit),
         over_limit=limit is not None and limit is not False and claim.standard_fen > int(limit),

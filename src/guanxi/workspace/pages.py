@@ -37,12 +37,13 @@ def customer_page(
     merges = (
         merges_of(session, customer_id) if has_permission(user, Permission.customer_merge) else []
     )
+    now = clock.now()
     # Service-desk panels: open tickets with their SLA countdowns, and the contact log.
     tickets = (
         list_tickets(
             session,
             filters=TicketFilters(customer_id=customer_id),
-            now=clock.now(),
+            now=now,
             ctx=sla_context(session, request.app.state.settings.timezone),
             limit=20,
         )
@@ -61,5 +62,5 @@ def customer_page(
         merges=merges,
         tickets=tickets,
         timeline=timeline,
-        now=clock.now(),
+        now=now,
     )
