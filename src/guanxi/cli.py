@@ -29,6 +29,7 @@ console = Console(stderr=True)
 
 
 def _register_domain_commands() -> None:
+    from guanxi.analytics import cli as analytics_cli
     from guanxi.dedupe import cli as dedupe_cli
     from guanxi.imports import cli as imports_cli
     from guanxi.quality import cli as quality_cli
@@ -36,6 +37,7 @@ def _register_domain_commands() -> None:
     imports_cli.register(app)
     dedupe_cli.register(app)
     quality_cli.register(app)
+    analytics_cli.register(app)
 
 
 _register_domain_commands()

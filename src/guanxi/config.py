@@ -14,7 +14,7 @@ import secrets
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     selfservice_proof_minutes: int = Field(default=30, ge=1, le=24 * 60)
     # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
     bench_bare: bool = False
+    # Where the analytics' SQL runs: DuckDB over a Parquet snapshot of the tables (one
+    # machine), or PostgreSQL in place (the system of record is PostgreSQL and big).
+    analytics_engine: Literal["duckdb", "postgres"] = "duckdb"
+    # DuckDB's memory ceiling; above it DuckDB spills to data_dir/analytics/spill.
+    analytics_memory: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
     # Where users reach Guanxi: links in e-mails are made absolute with it.
     base_url: str = "http://127.0.0.1:8000"
     # Outgoing e-mail (notify/mail.py). An empty host turns e-mail off: mails wait in the

@@ -8,6 +8,7 @@ from functools import cache
 @cache
 def load_models() -> None:
     """Import every table definition so the metadata is complete (migrations, tests)."""
+    import guanxi.analytics.models
     import guanxi.audit.models
     import guanxi.customers.models
     import guanxi.dedupe.models

@@ -33,6 +33,12 @@ class Permission(StrEnum):
     desk_configure = "desk.configure"
     # Decide compensation claims (each role up to its amount limit, tickets/claims.py).
     claim_approve = "claim.approve"
+    # Analytics: dashboards, KPIs, forecasts, segment lists (company-wide figures).
+    analytics_read = "analytics.read"
+    # A customer's classes, segment, CLV and churn risk in the 360 view.
+    analytics_portrait = "analytics.portrait"
+    # Recompute the analytics and change their rules (RFM, classes, CLV horizon).
+    analytics_manage = "analytics.manage"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -70,6 +76,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ticket_manage,
             P.desk_configure,
             P.claim_approve,
+            P.analytics_read,
+            P.analytics_portrait,
+            P.analytics_manage,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
@@ -86,14 +95,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ticket_read,
             P.ticket_write,
             P.claim_approve,
+            P.analytics_portrait,
             P.shipment_read,
             P.shipment_write,
         }
     ),
     # Sales see basic information only: no reveal of identifiers.
-    Role.sales: frozenset({P.customer_read, P.customer_write, P.shipment_read}),
+    Role.sales: frozenset(
+        {P.customer_read, P.customer_write, P.shipment_read, P.analytics_portrait}
+    ),
     Role.analyst: frozenset(
-        {P.customer_read, P.customer_read_all, P.shipment_read, P.data_quality}
+        {
+            P.customer_read,
+            P.customer_read_all,
+            P.shipment_read,
+            P.data_quality,
+            P.analytics_read,
+            P.analytics_portrait,
+            P.analytics_manage,
+        }
     ),
     Role.auditor: frozenset(
         {P.customer_read, P.customer_read_all, P.shipment_read, P.audit_read, P.user_read}

@@ -1,0 +1,326 @@
+"""A run of the analytics: refresh the snapshot, then each step whose inputs changed.
+
+A step declares the source tables it reads. Its input key is a digest of those tables'
+snapshot fingerprints, the policy and the day of the cut-off; when the key equals the one
+of its newest successful run the step is skipped (the results on screen are still right).
+Each step writes its rows and marks itself succeeded in one transaction, so readers never
+see half a step, and an interrupted run leaves the previous results in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from guanxi.analytics.engine import DuckWorkspace, PostgresWorkspace, Snapshot, Workspace
+from guanxi.analytics.models import AnalyticsRun, AnalyticsStep, TrainedModel
+from guanxi.analytics.policy import AnalyticsPolicy, load_policy
+from guanxi.config import Settings
+from guanxi.core import clock
+from guanxi.core.db import Base, make_sessionmaker, table_of
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+# Rows per INSERT batch when a step writes its results.
+WRITE_BATCH = 20_000
+
+
+@dataclass
+class StepContext:
+    """What a step gets: its run, the cut-off (local wall-clock time, for SQL), the
+    workspace to query, the policy, and ``write`` for its results."""
+
+    run_id: int
+    step: str
+    as_of: datetime
+    as_of_utc: datetime
+    workspace: Workspace
+    policy: AnalyticsPolicy
+    settings: Settings
+    session: Session
+    progress: Callable[[int, int], None]
+    written: dict[str, int] = field(default_factory=dict)
+
+    def write(self, model: type[Base], rows: pa.Table | Sequence[dict[str, Any]]) -> int:
+        """Insert result rows for this run (``run_id`` is added) inside the step's
+        transaction; returns how many."""
+        table = table_of(model)
+        records = rows.to_pylist() if isinstance(rows, pa.Table) else list(rows)
+        for start in range(0, len(records), WRITE_BATCH):
+            batch = records[start : start + WRITE_BATCH]
+            for record in batch:
+                record["run_id"] = self.run_id
+            self.session.execute(insert(table), batch)
+        self.written[table.name] = self.written.get(table.name, 0) + len(records)
+        return len(records)
+
+    def save_model(self, name: str, blob: bytes, metrics: dict[str, Any]) -> None:
+        """Keep a fitted model with this run."""
+        self.write(
+            TrainedModel,
+            [{"name": name, "blob": blob, "metrics": json.dumps(metrics, default=float)}],
+        )
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step reports: rows written and its quality figures / fitted parameters."""
+
+    rows: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named unit of the analytics run."""
+
+    name: str
+    reads: tuple[str, ...]
+    run: Callable[[StepContext], StepResult]
+    # Result tables the step writes (older runs' rows are purged from them).
+    writes: tuple[type[Base], ...] = ()
+    # Steps whose results this one reads; they run first.
+    after: tuple[str, ...] = ()
+
+
+STEPS: dict[str, Step] = {}
+
+
+def register(step: Step) -> Step:
+    """Add a step to the run (module import time)."""
+    STEPS[step.name] = step
+    return step
+
+
+def load_steps() -> dict[str, Step]:
+    """Import every step module so the registry is complete."""
+    from guanxi.analytics import rfm  # noqa: F401
+
+    return STEPS
+
+
+@dataclass
+class RunSummary:
+    """How a run went, step by step."""
+
+    run_id: int
+    status: str
+    steps: dict[str, str]
+    seconds: float
+    metrics: dict[str, dict[str, Any]]
+
+
+def snapshot_for(settings: Settings) -> Snapshot:
+    """The snapshot directory of this installation."""
+    return Snapshot(
+        Path(settings.data_dir) / "analytics" / "snapshot",
+        settings.database_url,
+        settings.timezone,
+    )
+
+
+def open_workspace(settings: Settings, snapshot: Snapshot | None = None) -> Workspace:
+    """The workspace the configured engine runs in."""
+    if settings.analytics_engine == "postgres":
+        return PostgresWorkspace(settings.database_url, settings.timezone)
+    snap = snapshot or snapshot_for(settings)
+    return DuckWorkspace(snap.directory, memory_limit=settings.analytics_memory)
+
+
+def run(
+    engine: Engine,
+    settings: Settings,
+    *,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    trigger: str = "cli",
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Recompute the analytics (``only`` some steps and what they need), skipping steps
+    whose inputs are unchanged unless ``force``."""
+    started = time.perf_counter()
+    steps = _ordered(load_steps(), only)
+    factory: sessionmaker[Session] = make_sessionmaker(engine)
+    moment = (as_of or clock.now()).astimezone(UTC)
+    local = moment.astimezone(ZoneInfo(settings.timezone)).replace(tzinfo=None)
+    with factory() as session, session.begin():
+        run_row = AnalyticsRun(
+            as_of=moment, trigger=trigger, requested=",".join(s.name for s in steps)
+        )
+        session.add(run_row)
+        session.flush()
+        run_id = run_row.id
+        policy = load_policy(session)
+
+    snapshot = snapshot_for(settings)
+    tables = sorted({t for s in steps for t in s.reads})
+    if settings.analytics_engine != "postgres":
+        snapshot.refresh(tables, progress=progress)
+    workspace = open_workspace(settings, snapshot)
+    outcome: dict[str, str] = {}
+    metrics: dict[str, dict[str, Any]] = {}
+    try:
+        for step in steps:
+            key = _input_key(step, snapshot, settings, policy, local)
+            with factory() as session:
+                if not force and _last_key(session, step.name) == key:
+                    outcome[step.name] = "skipped"
+                    continue
+            outcome[step.name], metrics[step.name] = _run_step(
+                factory, step, key, run_id, local, moment, workspace, policy, settings, progress
+            )
+    finally:
+        workspace.close()
+    status = "failed" if "failed" in outcome.values() else "succeeded"
+    with factory() as session, session.begin():
+        session.execute(
+            update(AnalyticsRun)
+            .where(AnalyticsRun.id == run_id)
+            .values(status=status, finished_at=clock.now())
+        )
+    return RunSummary(run_id, status, outcome, time.perf_counter() - started, metrics)
+
+
+def _run_step(
+    factory: sessionmaker[Session],
+    step: Step,
+    key: str,
+    run_id: int,
+    local: datetime,
+    moment: datetime,
+    workspace: Workspace,
+    policy: AnalyticsPolicy,
+    settings: Settings,
+    progress: Progress | None,
+) -> tuple[str, dict[str, Any]]:
+    began = time.perf_counter()
+    with factory() as session:
+        try:
+            with session.begin():
+                row = AnalyticsStep(run_id=run_id, step=step.name, input_key=key)
+                session.add(row)
+                session.flush()
+                ctx = StepContext(
+                    run_id=run_id,
+                    step=step.name,
+                    as_of=local,
+                    as_of_utc=moment,
+                    workspace=workspace,
+                    policy=policy,
+                    settings=settings,
+                    session=session,
+                    progress=lambda done, total: (
+                        progress(step.name, done, total) if progress else None
+                    ),
+                )
+                result = step.run(ctx)
+                row.status = "succeeded"
+                row.rows = result.rows
+                row.seconds = time.perf_counter() - began
+                row.finished_at = clock.now()
+                row.metrics = json.dumps(result.metrics, default=float, sort_keys=True)
+                _purge(session, step, run_id)
+            return "succeeded", result.metrics
+        except Exception as exc:  # a failed step is recorded; the run goes on
+            log.exception("analytics step %s failed", step.name)
+            with session.begin():
+                session.add(
+                    AnalyticsStep(
+                        run_id=run_id,
+                        step=step.name,
+                        input_key="",
+                        status="failed",
+                        finished_at=clock.now(),
+                        seconds=time.perf_counter() - began,
+                        error="".join(traceback.format_exception_only(exc)).strip()[:2000],
+                    )
+                )
+            return "failed", {}
+
+
+def _purge(session: Session, step: Step, run_id: int) -> None:
+    """Keep this run's rows and the previous successful run's; drop older ones."""
+    previous = session.scalar(
+        select(func.max(AnalyticsStep.run_id)).where(
+            AnalyticsStep.step == step.name,
+            AnalyticsStep.status == "succeeded",
+            AnalyticsStep.run_id < run_id,
+        )
+    )
+    keep = [run_id] + ([previous] if previous is not None else [])
+    for model in step.writes:
+        table = table_of(model)
+        session.execute(delete(table).where(table.c.run_id.not_in(keep)))
+
+
+def _ordered(steps: dict[str, Step], only: Iterable[str] | None) -> list[Step]:
+    wanted = list(only) if only else list(steps)
+    unknown = [name for name in wanted if name not in steps]
+    if unknown:
+        raise KeyError(unknown[0])
+    order: list[Step] = []
+
+    def visit(name: str) -> None:
+        if any(s.name == name for s in order):
+            return
+        for dependency in steps[name].after:
+            visit(dependency)
+        order.append(steps[name])
+
+    for name in wanted:
+        visit(name)
+    return order
+
+
+def _input_key(
+    step: Step, snapshot: Snapshot, settings: Settings, policy: AnalyticsPolicy, local: datetime
+) -> str:
+    if settings.analytics_engine == "postgres":
+        # In place there is no snapshot to fingerprint: the key changes every run.
+        tables = local.isoformat()
+    else:
+        tables = snapshot.fingerprint(step.reads)
+    payload = json.dumps(
+        {
+            "tables": tables,
+            "policy": policy.model_dump(mode="json"),
+            "day": local.date().isoformat(),
+            "after": step.after,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _last_key(session: Session, step: str) -> str | None:
+    return session.scalar(
+        select(AnalyticsStep.input_key)
+        .where(AnalyticsStep.step == step, AnalyticsStep.status == "succeeded")
+        .order_by(AnalyticsStep.run_id.desc())
+        .limit(1)
+    )
+
+
+def latest_run(session: Session, step: str) -> int | None:
+    """The run whose results of ``step`` are current (its newest success)."""
+    return session.scalar(
+        select(func.max(AnalyticsStep.run_id)).where(
+            AnalyticsStep.step == step, AnalyticsStep.status == "succeeded"
+        )
+    )
