@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     domains.load()
     crypto.configure(settings)
 
+    from guanxi.analytics import api as analytics_api
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
     from guanxi.dedupe import api as dedupe_api
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interactions_api,
         notify_api,
         selfservice_api,
+        analytics_api,
     ):
         app.include_router(module.router)
     for module in (

@@ -58,11 +58,27 @@ def outbox(engine: Engine, settings: Settings) -> dict[str, int]:
     return result.figures()
 
 
+def analytics_requested(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Run a recomputation someone asked for (the Recompute button, the API)."""
+    from guanxi.analytics.runner import run_queued
+
+    return run_queued(engine, settings)
+
+
+def analytics_nightly(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The nightly recomputation of every analytics step (after 02:00 local time)."""
+    from guanxi.analytics.runner import run_nightly
+
+    return run_nightly(engine, settings)
+
+
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("sla_full_sweep", sla_full_sweep, 3600),
     ("sla_sweep", sla_sweep, 60),
     ("outbox", outbox, 30),
+    ("analytics_requested", analytics_requested, 30),
+    ("analytics_nightly", analytics_nightly, 600),
 ]
 
 

@@ -75,6 +75,9 @@ SOURCES: dict[str, SourceTable] = {
             (
                 ("id", "bigint"),
                 ("customer_id", "bigint"),
+                # Tickets name their shipment by waybill (the forecast's tickets per
+                # shipment by region and service type).
+                ("waybill_no", "text"),
                 ("service_type", "text"),
                 ("status", "text"),
                 ("origin_province", "text"),

@@ -134,12 +134,27 @@ class ClvPolicy(BaseModel):
     period: str = Field(default="week", pattern="^(day|week|month)$")
 
 
+class ForecastPolicy(BaseModel):
+    """The volume forecast: how far ahead, how it is backtested, the prediction band, and
+    over how many weeks the tickets-per-shipment rate for staffing is measured."""
+
+    horizon_days: int = Field(default=30, ge=7, le=90)
+    backtest_origins: int = Field(default=4, ge=1, le=12)
+    backtest_step_days: int = Field(default=14, ge=1, le=91)
+    band: float = Field(default=0.8, gt=0.5, lt=1)
+    ticket_rate_weeks: int = Field(default=8, ge=1, le=52)
+    # Tickets a series needs within those weeks for a rate of its own.
+    min_tickets: int = Field(default=30, ge=1)
+    seed: int = Field(default=0, ge=0)
+
+
 class AnalyticsPolicy(BaseModel):
     """Every analytics rule, validated together."""
 
     rfm: RfmPolicy = Field(default_factory=RfmPolicy)
     classes: ClassPolicy = Field(default_factory=ClassPolicy)
     clv: ClvPolicy = Field(default_factory=ClvPolicy)
+    forecast: ForecastPolicy = Field(default_factory=ForecastPolicy)
 
 
 POLICY_KEY = "policy"

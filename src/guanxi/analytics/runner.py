@@ -109,7 +109,7 @@ def register(step: Step) -> Step:
 
 def load_steps() -> dict[str, Step]:
     """Import every step module so the registry is complete."""
-    from guanxi.analytics import rfm  # noqa: F401
+    from guanxi.analytics import kpi, rfm  # noqa: F401
 
     return STEPS
 
@@ -151,21 +151,31 @@ def run(
     trigger: str = "cli",
     as_of: datetime | None = None,
     progress: Progress | None = None,
+    queued: int | None = None,
 ) -> RunSummary:
     """Recompute the analytics (``only`` some steps and what they need), skipping steps
-    whose inputs are unchanged unless ``force``."""
+    whose inputs are unchanged unless ``force``. ``queued`` is the id of a requested run
+    the caller has claimed (:func:`run_queued`)."""
     started = time.perf_counter()
     steps = _ordered(load_steps(), only)
     factory: sessionmaker[Session] = make_sessionmaker(engine)
     moment = (as_of or clock.now()).astimezone(UTC)
     local = moment.astimezone(ZoneInfo(settings.timezone)).replace(tzinfo=None)
     with factory() as session, session.begin():
-        run_row = AnalyticsRun(
-            as_of=moment, trigger=trigger, requested=",".join(s.name for s in steps)
-        )
-        session.add(run_row)
-        session.flush()
-        run_id = run_row.id
+        if queued is None:
+            run_row = AnalyticsRun(
+                as_of=moment, trigger=trigger, requested=",".join(s.name for s in steps)
+            )
+            session.add(run_row)
+            session.flush()
+            run_id = run_row.id
+        else:
+            run_id = queued
+            session.execute(
+                update(AnalyticsRun)
+                .where(AnalyticsRun.id == queued)
+                .values(status="running", as_of=moment, started_at=clock.now())
+            )
         policy = load_policy(session)
 
     snapshot = snapshot_for(settings)
@@ -324,3 +334,50 @@ def latest_run(session: Session, step: str) -> int | None:
             AnalyticsStep.step == step, AnalyticsStep.status == "succeeded"
         )
     )
+
+
+def run_queued(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Run the oldest requested recomputation, if any (the worker, every half minute).
+
+    The request is claimed with a conditional update, so two workers never run the same
+    one; a run that dies leaves its row ``running`` and its steps' old results in place.
+    """
+    factory = make_sessionmaker(engine)
+    with factory() as session, session.begin():
+        run_id = session.scalar(
+            select(AnalyticsRun.id)
+            .where(AnalyticsRun.status == "queued")
+            .order_by(AnalyticsRun.id)
+            .limit(1)
+        )
+        if run_id is None:
+            return {"ran": 0}
+        claimed = session.execute(
+            update(AnalyticsRun)
+            .where(AnalyticsRun.id == run_id, AnalyticsRun.status == "queued")
+            .values(status="running")
+        )
+        requested = session.scalar(select(AnalyticsRun.requested).where(AnalyticsRun.id == run_id))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return {"ran": 0}
+    only = [s for s in (requested or "").split(",") if s]
+    summary = run(engine, settings, only=only or None, trigger="request", queued=run_id)
+    return {"ran": 1, "run_id": summary.run_id, "status": summary.status}
+
+
+def run_nightly(engine: Engine, settings: Settings, *, hour: int = 2) -> dict[str, Any]:
+    """Recompute everything once a day after ``hour`` o'clock local time (the worker looks
+    every ten minutes; steps whose inputs are unchanged are skipped)."""
+    zone = ZoneInfo(settings.timezone)
+    now = clock.now().astimezone(zone)
+    due = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if now < due:
+        return {"ran": 0}
+    with make_sessionmaker(engine)() as session:
+        last = session.scalar(
+            select(func.max(AnalyticsRun.started_at)).where(AnalyticsRun.trigger == "nightly")
+        )
+    if last is not None and last >= due:
+        return {"ran": 0}
+    summary = run(engine, settings, trigger="nightly")
+    return {"ran": 1, "run_id": summary.run_id, "status": summary.status}

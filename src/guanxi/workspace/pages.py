@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from guanxi.analytics import labels as analytics_labels
+from guanxi.analytics import service as analytics
 from guanxi.core import clock
 from guanxi.core.ids import PathId
 from guanxi.core.web import request_language
@@ -50,10 +52,17 @@ def customer_page(
         if has_permission(user, Permission.ticket_read)
         else []
     )
-    # One timeline of contacts, ticket steps and claims.
-    timeline = service_timeline(
-        session, customer_id=customer_id, viewer=user, lang=request_language(request)
+    # The analytics' portrait: classes with why, CLV, churn risk, how the customer ships.
+    lang = request_language(request)
+    portrait = (
+        analytics.portrait(
+            session, customer_id=customer_id, timezone=request.app.state.settings.timezone
+        )
+        if has_permission(user, Permission.analytics_portrait)
+        else None
     )
+    # One timeline of contacts, ticket steps and claims.
+    timeline = service_timeline(session, customer_id=customer_id, viewer=user, lang=lang)
     return render(
         request,
         "workspace/customer_360.html",
@@ -63,4 +72,7 @@ def customer_page(
         tickets=tickets,
         timeline=timeline,
         now=now,
+        portrait=portrait,
+        why=[analytics_labels.reason_text(r, lang) for r in portrait.why] if portrait else [],
+        alabel=lambda code: analytics_labels.name(code, lang),
     )

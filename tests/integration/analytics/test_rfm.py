@@ -112,7 +112,8 @@ def test_unchanged_inputs_skip_the_step_and_keep_its_results(
     assert again.steps == {"rfm": "skipped"}
     with Session(analytics_db.engine) as session:
         current = runner.latest_run(session, "rfm")
-    assert current is not None and current <= first.run_id
+    assert current is not None
+    assert current <= first.run_id
     _check(_classes(analytics_db, current), filled)
 
 
@@ -180,8 +181,8 @@ def test_scores_sql_renders_for_postgresql_without_duckdb_only_syntax() -> None:
     sql = bind(
         SCORES_SQL,
         {
-            "as_of": datetime(2026, 6, 30, 12),
-            "window_start": datetime(2025, 6, 30, 12),
+            "as_of": datetime(2026, 6, 30, 12),  # noqa: DTZ001 - local wall-clock  # noqa: DTZ001 - local wall-clock time
+            "window_start": datetime(2025, 6, 30, 12),  # noqa: DTZ001  # noqa: DTZ001
             "bins": 5,
         },
         "postgres",
@@ -189,3 +190,37 @@ def test_scores_sql_renders_for_postgresql_without_duckdb_only_syntax() -> None:
     assert "GROUP BY ALL" not in sql
     assert "PERCENT_RANK() OVER (ORDER BY last_at)" in sql
     assert "CAST('2026-06-30 12:00:00' AS TIMESTAMP)" in sql
+
+
+def test_a_requested_run_is_run_once_by_the_worker(
+    analytics_db: AnalyticsDb, filled: dict[str, int]
+) -> None:
+    from guanxi.analytics.models import AnalyticsRun
+    from guanxi.core.db import make_sessionmaker
+
+    with make_sessionmaker(analytics_db.engine)() as session, session.begin():
+        session.add(AnalyticsRun(as_of=AS_OF, status="queued", trigger="request", requested="rfm"))
+    first = runner.run_queued(analytics_db.engine, analytics_db.settings)
+    assert first["ran"] == 1
+    assert first["status"] == "succeeded"
+    assert runner.run_queued(analytics_db.engine, analytics_db.settings) == {"ran": 0}
+    with Session(analytics_db.engine) as session:
+        run = session.get(AnalyticsRun, first["run_id"])
+        assert run is not None
+        assert (run.status, run.trigger) == ("succeeded", "request")
+
+
+def test_the_nightly_run_happens_once_a_day_after_two(
+    analytics_db: AnalyticsDb, filled: dict[str, int]
+) -> None:
+    from guanxi.core import clock
+
+    with clock.frozen(local(2026, 7, 1, 1, 50)):
+        assert runner.run_nightly(analytics_db.engine, analytics_db.settings) == {"ran": 0}
+    with clock.frozen(local(2026, 7, 1, 2, 10)):
+        # Every step runs (the others may find this small fixture too thin to fit).
+        assert runner.run_nightly(analytics_db.engine, analytics_db.settings)["ran"] == 1
+    with clock.frozen(local(2026, 7, 1, 23, 0)):
+        assert runner.run_nightly(analytics_db.engine, analytics_db.settings) == {"ran": 0}
+    with clock.frozen(local(2026, 7, 2, 2, 0)):
+        assert runner.run_nightly(analytics_db.engine, analytics_db.settings)["ran"] == 1

@@ -1,0 +1,263 @@
+"""The analytics API and the 360 portrait: exact figures from stored results, the role
+matrix, queued runs, the policy's validation and audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.analytics.models import (
+    AnalyticsRun,
+    AnalyticsStep,
+    CustomerChurn,
+    CustomerClass,
+    CustomerClv,
+)
+from guanxi.audit.models import AuditEntry
+
+NOW = datetime(2026, 6, 30, 4, 0, tzinfo=UTC)
+
+
+def _results(db: Session, customer_id: int, *, segment: str = "champions") -> int:
+    """A succeeded rfm / clv / churn run holding one customer's results."""
+    run = AnalyticsRun(as_of=NOW, status="succeeded", trigger="cli")
+    db.add(run)
+    db.flush()
+    for step in ("rfm", "clv", "churn"):
+        db.add(AnalyticsStep(run_id=run.id, step=step, status="succeeded", input_key="k"))
+    db.add(
+        CustomerClass(
+            run_id=run.id,
+            customer_id=customer_id,
+            last_shipment_at=datetime(2026, 6, 27, 2, 0, tzinfo=UTC),
+            recency_days=3,
+            frequency=11,
+            monetary_fen=42_000,
+            r=5,
+            f=4,
+            m=3,
+            segment=segment,
+            frequency_class="medium",
+            value_tier="high",
+            relationship="loyal",
+        )
+    )
+    db.add(
+        CustomerClv(
+            run_id=run.id,
+            customer_id=customer_id,
+            frequency=10.0,
+            recency=40.0,
+            age=52.0,
+            p_alive=0.93,
+            expected_purchases=6.5,
+            expected_spend_fen=3_800,
+            clv_fen=24_100,
+        )
+    )
+    db.add(
+        CustomerChurn(
+            run_id=run.id,
+            customer_id=customer_id,
+            risk=0.71,
+            band="high",
+            reasons=json.dumps([{"feature": "breached_complaints", "value": 2, "effect": 0.9}]),
+            action="return_visit",
+        )
+    )
+    db.flush()
+    return run.id
+
+
+def test_portrait_api_gives_classes_with_why_clv_and_churn(
+    client: Any, login: Any, make_customer: Any, db: Session
+) -> None:
+    customer = make_customer()
+    _results(db, customer.id)
+    _user, headers = login("agent")
+    resp = client.get(
+        f"/api/v1/customers/{customer.id}/analytics",
+        headers=headers | {"Accept-Language": "en"},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["classes"] == {
+        "r": 5,
+        "f": 4,
+        "m": 3,
+        "segment": "champions",
+        "relationship": "loyal",
+        "frequency_class": "medium",
+        "value_tier": "high",
+        "recency_days": 3,
+        "frequency": 11,
+        "monetary_fen": 42_000,
+        "last_shipment_at": "2026-06-27T02:00:00Z",
+    }
+    assert body["why"] == [
+        "R 5: last shipment 3 days ago",
+        "F 4: 11 shipments in 12 months",
+        "M 3: ¥420 in 12 months",
+    ]
+    assert body["clv"] == {
+        "p_alive": 0.93,
+        "expected_purchases": 6.5,
+        "expected_spend_fen": 3_800,
+        "clv_fen": 24_100,
+    }
+    assert body["churn"] == {
+        "risk": 0.71,
+        "band": "high",
+        "action": "return_visit",
+        "reasons": [{"feature": "breached_complaints", "value": 2, "effect": 0.9}],
+    }
+
+
+def test_portrait_why_in_chinese(client: Any, login: Any, make_customer: Any, db: Session) -> None:
+    customer = make_customer()
+    _results(db, customer.id)
+    _user, headers = login("analyst")
+    resp = client.get(
+        f"/api/v1/customers/{customer.id}/analytics",
+        headers=headers | {"Accept-Language": "zh-CN"},
+    )
+    assert resp.json()["why"] == [
+        "R 5：最近一次寄件在 3 天前",
+        "F 4：12 个月内寄件 11 次",
+        "M 3：12 个月内 ¥420",
+    ]
+
+
+def test_sales_see_only_their_own_customers_portrait(
+    client: Any, login: Any, make_customer: Any, db: Session
+) -> None:
+    customer = make_customer()
+    _results(db, customer.id)
+    _user, headers = login("sales")
+    resp = client.get(f"/api/v1/customers/{customer.id}/analytics", headers=headers)
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "read", "manage"),
+    [
+        ("admin", 200, 202),
+        ("manager", 200, 202),
+        ("analyst", 200, 202),
+        ("agent", 403, 403),
+        ("sales", 403, 403),
+        ("auditor", 403, 403),
+    ],
+)
+def test_role_matrix_for_runs(client: Any, login: Any, role: str, read: int, manage: int) -> None:
+    _user, headers = login(role)
+    assert client.get("/api/v1/analytics/runs", headers=headers).status_code == read
+    resp = client.post("/api/v1/analytics/runs", json={"steps": ["rfm"]}, headers=headers)
+    assert resp.status_code == manage
+
+
+def test_a_run_request_is_queued_once_and_audited(client: Any, login: Any, db: Session) -> None:
+    user, headers = login("analyst")
+    first = client.post("/api/v1/analytics/runs", json={"steps": ["rfm"]}, headers=headers)
+    again = client.post("/api/v1/analytics/runs", json={}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["status"] == "queued"
+    assert again.json()["id"] == first.json()["id"]
+    entries = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "analytics.run_requested")
+    ).all()
+    assert [(e.actor_id, e.target_id) for e in entries] == [(user.id, str(first.json()["id"]))]
+
+
+def test_an_unknown_step_is_named(client: Any, login: Any) -> None:
+    _user, headers = login("analyst")
+    resp = client.post(
+        "/api/v1/analytics/runs",
+        json={"steps": ["nope"]},
+        headers=headers | {"Accept-Language": "en"},
+    )
+    assert resp.status_code == 422
+    (error,) = resp.json()["errors"]
+    assert error["field"] == "steps"
+    assert error["code"] == "value_unknown"
+    assert "rfm" in error["message"]
+
+
+def test_policy_round_trip_and_audit(client: Any, login: Any, db: Session) -> None:
+    _user, headers = login("manager")
+    policy = client.get("/api/v1/analytics/policy", headers=headers).json()
+    assert policy["rfm"]["window_days"] == 365
+    policy["classes"]["frequency_high"] = 30
+    resp = client.put("/api/v1/analytics/policy", json=policy, headers=headers)
+    assert resp.status_code == 200
+    assert client.get("/api/v1/analytics/policy", headers=headers).json() == policy
+    (entry,) = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "analytics.policy_saved")
+    ).all()
+    assert entry.after is not None
+    assert entry.after["classes"]["frequency_high"] == 30
+
+
+def test_a_policy_with_a_gap_in_the_grid_is_refused(client: Any, login: Any) -> None:
+    _user, headers = login("manager")
+    policy = client.get("/api/v1/analytics/policy", headers=headers).json()
+    policy["rfm"]["rules"] = [r for r in policy["rfm"]["rules"] if r["name"] != "lost"]
+    resp = client.put("/api/v1/analytics/policy", json=policy, headers=headers)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "rfm"
+
+
+def test_segment_list_pages_by_customer(
+    client: Any, login: Any, make_customer: Any, db: Session
+) -> None:
+    a, b, c = make_customer("甲"), make_customer("乙"), make_customer("丙")
+    run = _results(db, a.id)
+    for other, segment in ((b, "champions"), (c, "lost")):
+        db.add(
+            CustomerClass(
+                run_id=run,
+                customer_id=other.id,
+                recency_days=1,
+                frequency=1,
+                monetary_fen=100,
+                r=1,
+                f=1,
+                m=1,
+                segment=segment,
+                frequency_class="low",
+                value_tier="low",
+                relationship="at_risk",
+            )
+        )
+    db.flush()
+    _user, headers = login("analyst")
+    page = client.get(
+        "/api/v1/analytics/segments?segment=champions&limit=1", headers=headers
+    ).json()
+    assert [i["customer_id"] for i in page["items"]] == [a.id]
+    rest = client.get(
+        f"/api/v1/analytics/segments?segment=champions&limit=1&cursor={page['next_cursor']}",
+        headers=headers,
+    ).json()
+    assert [i["name"] for i in rest["items"]] == ["乙"]
+    assert rest["next_cursor"] is None
+
+
+def test_the_360_page_shows_the_portrait(
+    client: Any, login: Any, make_customer: Any, db: Session
+) -> None:
+    customer = make_customer()
+    _results(db, customer.id, segment="at_risk")
+    user, _headers = login("agent")
+    client.post("/login", data={"username": user.username, "password": "correct horse battery"})
+    html = client.get(f"/customers/{customer.id}", headers={"Accept-Language": "en"}).text
+    assert 'id="h-portrait"' in html
+    assert "R 5: last shipment 3 days ago" in html
+    assert '<span class="pill segment-at_risk">At risk</span>' in html
+    assert "¥241.00" in html
+    assert "71% · High" in html
