@@ -397,7 +397,8 @@ class Snapshot:
     ) -> RefreshReport:
         """Bring the snapshot of ``tables`` (all by default) up to the database's state."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory.parent, 0o700)
+        # Ticket texts are in the snapshot: owner-only, like the database file beside it.
+        os.chmod(self.directory, 0o700)
         manifest = self.manifest()
         report = RefreshReport()
         names = list(tables) if tables is not None else list(SOURCES)

@@ -21,8 +21,9 @@ from guanxi.analytics.policy import PROSPECT, AnalyticsPolicy
 from guanxi.analytics.runner import Step, StepContext, StepResult, register
 
 # One statement, DuckDB dialect; sqlglot renders it for PostgreSQL. No GROUP BY ALL, no
-# integer division: both differ between the engines.
-SCORES_SQL = """
+# integer division: both differ between the engines. The scores (percent ranks) are taken
+# in numpy: three window sorts in SQL cost more than the aggregation itself.
+FIGURES_SQL = """
 WITH active AS (
     SELECT id FROM customer WHERE status = 'active' AND created_at < $as_of
 ),
@@ -36,50 +37,72 @@ s AS (
     JOIN active AS a ON a.id = sh.customer_id
     WHERE sh.created_at < $as_of
     GROUP BY sh.customer_id
-),
-ranked AS (
-    SELECT
-        customer_id,
-        last_at,
-        frequency,
-        monetary,
-        PERCENT_RANK() OVER (ORDER BY last_at) AS pr_r,
-        PERCENT_RANK() OVER (ORDER BY frequency) AS pr_f,
-        PERCENT_RANK() OVER (ORDER BY monetary) AS pr_m
-    FROM s
 )
 SELECT
     c.id AS customer_id,
-    r.last_at AS last_shipment_at,
-    CAST(DATE_DIFF('day', r.last_at, $as_of) AS INTEGER) AS recency_days,
-    CAST(COALESCE(r.frequency, 0) AS INTEGER) AS frequency,
-    CAST(COALESCE(r.monetary, 0) AS BIGINT) AS monetary_fen,
-    -- LEAST skips NULLs on both engines: customers who never shipped need the CASE.
-    CAST(CASE WHEN r.customer_id IS NULL THEN 0
-         ELSE LEAST($bins, 1 + FLOOR($bins * r.pr_r)) END AS INTEGER) AS r,
-    CAST(CASE WHEN r.customer_id IS NULL THEN 0
-         ELSE LEAST($bins, 1 + FLOOR($bins * r.pr_f)) END AS INTEGER) AS f,
-    CAST(CASE WHEN r.customer_id IS NULL THEN 0
-         ELSE LEAST($bins, 1 + FLOOR($bins * r.pr_m)) END AS INTEGER) AS m,
-    COALESCE(r.pr_m, 0.0) AS pr_m
+    s.last_at AS last_shipment_at,
+    CAST(DATE_DIFF('day', s.last_at, $as_of) AS INTEGER) AS recency_days,
+    CAST(COALESCE(s.frequency, 0) AS INTEGER) AS frequency,
+    CAST(COALESCE(s.monetary, 0) AS BIGINT) AS monetary_fen
 FROM active AS c
-LEFT JOIN ranked AS r ON r.customer_id = c.id
-ORDER BY c.id
+LEFT JOIN s ON s.customer_id = c.id
 """
 
 
-def classify(scores: pa.Table, policy: AnalyticsPolicy) -> pa.Table:
-    """Named segment, frequency class, value tier and relationship for scored rows
-    (columns of :data:`SCORES_SQL`)."""
+def percent_rank(values: np.ndarray) -> np.ndarray:
+    """SQL's PERCENT_RANK: (rank − 1) / (n − 1) with ties sharing their lowest rank."""
+    n = len(values)
+    if n <= 1:
+        return np.zeros(n)
+    order = np.argsort(values)
+    ordered = values[order]
+    # Each sorted position takes the index where its run of equal values starts.
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = first
+    return ranks / (n - 1)
+
+
+def score(figures: pa.Table, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """R, F and M scores (0 for customers who never shipped) and M's percent rank."""
+    # Never shipped = no last shipment: a sentinel below every real moment.
+    missing = np.iinfo(np.int64).min
+    when_all = (
+        figures["last_shipment_at"]
+        .cast(pa.timestamp("us"))
+        .cast(pa.int64())
+        .fill_null(missing)
+        .to_numpy()
+    )
+    shipped = when_all != missing
+    r = np.zeros(len(figures), dtype=np.int64)
+    f = np.zeros(len(figures), dtype=np.int64)
+    m = np.zeros(len(figures), dtype=np.int64)
+    pr_m = np.zeros(len(figures))
+    if shipped.any():
+        when = when_all[shipped]
+        freq = figures["frequency"].to_numpy(zero_copy_only=False)[shipped]
+        money = figures["monetary_fen"].to_numpy(zero_copy_only=False)[shipped]
+        ranks = [percent_rank(when), percent_rank(freq), percent_rank(money)]
+        for out, rank in zip((r, f, m), ranks, strict=True):
+            out[shipped] = np.minimum(bins, 1 + np.floor(bins * rank)).astype(np.int64)
+        pr_m[shipped] = ranks[2]
+    return r, f, m, pr_m
+
+
+def classify(figures: pa.Table, policy: AnalyticsPolicy) -> pa.Table:
+    """Scores, named segment, frequency class, value tier and relationship for the rows
+    of :data:`FIGURES_SQL`."""
     bins = policy.rfm.bins
-    r = scores["r"].to_numpy(zero_copy_only=False).astype(np.int64)
-    f = scores["f"].to_numpy(zero_copy_only=False).astype(np.int64)
-    m = scores["m"].to_numpy(zero_copy_only=False).astype(np.int64)
+    r, f, m, pr_m = score(figures, bins)
     fm = (f + m + 1) // 2
     # The rules as a lookup grid: index [r, fm]; row/column 0 are customers who never
     # shipped (no scores).
     names = [PROSPECT]
-    grid = np.zeros((bins + 1, bins + 1), dtype=np.int64)
+    grid = np.zeros((bins + 1, bins + 1), dtype=np.int32)
     for ri in range(1, bins + 1):
         for fi in range(1, bins + 1):
             # The policy's validator guarantees every cell has a rule.
@@ -87,48 +110,53 @@ def classify(scores: pa.Table, policy: AnalyticsPolicy) -> pa.Table:
             if name not in names:
                 names.append(name)
             grid[ri, fi] = names.index(name)
-    shipped = r > 0
-    segment_idx = np.where(shipped, grid[r, np.where(shipped, fm, 0)], 0)
-    segment = np.array(names, dtype=object)[segment_idx]
+    segment_idx = grid[r, np.where(r > 0, fm, 0)]
 
     classes = policy.classes
-    freq = scores["frequency"].to_numpy(zero_copy_only=False)
-    frequency_class = np.where(
-        freq >= classes.frequency_high,
-        "high",
-        np.where(freq >= classes.frequency_medium, "medium", "low"),
-    )
-    monetary = scores["monetary_fen"].to_numpy(zero_copy_only=False)
-    pr_m = scores["pr_m"].to_numpy(zero_copy_only=False)
+    freq = figures["frequency"].to_numpy(zero_copy_only=False)
+    tiers = ["high", "medium", "low"]
+    frequency_idx = np.where(
+        freq >= classes.frequency_high, 0, np.where(freq >= classes.frequency_medium, 1, 2)
+    ).astype(np.int32)
+    monetary = figures["monetary_fen"].to_numpy(zero_copy_only=False)
     high_cut = 1.0 - classes.value_high_share
     medium_cut = high_cut - classes.value_medium_share
-    value_tier = np.where(
+    value_idx = np.where(
         (monetary > 0) & (pr_m >= high_cut),
-        "high",
-        np.where((monetary > 0) & (pr_m >= medium_cut), "medium", "low"),
-    )
-    lookup = {name: classes.relationship(name) for name in names}
-    lookup[PROSPECT] = "potential"
-    relationship = np.array([lookup[name] for name in names], dtype=object)[segment_idx]
-    out = scores.drop_columns(["pr_m"])
+        0,
+        np.where((monetary > 0) & (pr_m >= medium_cut), 1, 2),
+    ).astype(np.int32)
+    kinds = ["loyal", "potential", "at_risk"]
+    relation = [kinds.index(classes.relationship(n)) if n != PROSPECT else 1 for n in names]
+    relationship_idx = np.array(relation, dtype=np.int32)[segment_idx]
+
+    def labels(indices: np.ndarray, dictionary: list[str]) -> pa.Array:
+        # Dictionary-encoded, then plain strings: no Python object per row.
+        return pa.DictionaryArray.from_arrays(
+            pa.array(indices, pa.int32()), pa.array(dictionary, pa.string())
+        ).cast(pa.string())
+
     return (
-        out.append_column("segment", pa.array(segment, pa.string()))
-        .append_column("frequency_class", pa.array(frequency_class, pa.string()))
-        .append_column("value_tier", pa.array(value_tier, pa.string()))
-        .append_column("relationship", pa.array(relationship, pa.string()))
+        figures.append_column("r", pa.array(r, pa.int32()))
+        .append_column("f", pa.array(f, pa.int32()))
+        .append_column("m", pa.array(m, pa.int32()))
+        .append_column("segment", labels(segment_idx, names))
+        .append_column("frequency_class", labels(frequency_idx, tiers))
+        .append_column("value_tier", labels(value_idx, tiers))
+        .append_column("relationship", labels(relationship_idx, kinds))
     )
 
 
 def compute(ctx: StepContext) -> pa.Table:
     """Every active customer's scores and classes as of the run's cut-off."""
     policy = ctx.policy
-    scores = ctx.workspace.query(
-        SCORES_SQL,
+    figures = ctx.workspace.query(
+        FIGURES_SQL,
         as_of=ctx.as_of,
         window_start=ctx.as_of - timedelta(days=policy.rfm.window_days),
         bins=policy.rfm.bins,
     )
-    return classify(scores, policy)
+    return classify(figures, policy)
 
 
 def _run(ctx: StepContext) -> StepResult:

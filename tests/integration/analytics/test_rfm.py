@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from guanxi.analytics import runner
 from guanxi.analytics.engine import bind
 from guanxi.analytics.models import AnalyticsStep, CustomerClass
-from guanxi.analytics.rfm import SCORES_SQL
+from guanxi.analytics.rfm import FIGURES_SQL
 from tests.integration.analytics.conftest import AnalyticsDb, local
 
 AS_OF = local(2026, 6, 30, 12, 0)
@@ -179,7 +179,7 @@ def test_scores_sql_renders_for_postgresql_without_duckdb_only_syntax() -> None:
     from datetime import datetime
 
     sql = bind(
-        SCORES_SQL,
+        FIGURES_SQL,
         {
             "as_of": datetime(2026, 6, 30, 12),  # noqa: DTZ001 - local wall-clock  # noqa: DTZ001 - local wall-clock time
             "window_start": datetime(2025, 6, 30, 12),  # noqa: DTZ001  # noqa: DTZ001
@@ -188,7 +188,7 @@ def test_scores_sql_renders_for_postgresql_without_duckdb_only_syntax() -> None:
         "postgres",
     )
     assert "GROUP BY ALL" not in sql
-    assert "PERCENT_RANK() OVER (ORDER BY last_at)" in sql
+    assert "LEFT JOIN s ON s.customer_id = c.id" in sql
     assert "CAST('2026-06-30 12:00:00' AS TIMESTAMP)" in sql
 
 
