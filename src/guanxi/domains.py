@@ -17,7 +17,8 @@ def load_models() -> None:
     import guanxi.notify.models
     import guanxi.security.models
     import guanxi.shipments.models
-    import guanxi.tickets.models  # noqa: F401
+    import guanxi.tickets.models
+    import guanxi.training.models  # noqa: F401
 
 
 @cache

@@ -39,6 +39,9 @@ class Permission(StrEnum):
     analytics_portrait = "analytics.portrait"
     # Recompute the analytics and change their rules (RFM, classes, CLV horizon).
     analytics_manage = "analytics.manage"
+    # Team performance scorecards and training records of service staff.
+    team_performance = "team.performance"
+    training_manage = "training.manage"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
     audit_read = "audit.read"
@@ -79,6 +82,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.analytics_read,
             P.analytics_portrait,
             P.analytics_manage,
+            P.team_performance,
+            P.training_manage,
             P.shipment_read,
             P.shipment_write,
             P.audit_read,
@@ -113,6 +118,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.analytics_read,
             P.analytics_portrait,
             P.analytics_manage,
+            P.team_performance,
         }
     ),
     Role.auditor: frozenset(
