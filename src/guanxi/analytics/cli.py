@@ -139,7 +139,9 @@ def _register_clv(group: typer.Typer) -> None:
                 console.print(f"[red]{text}[/red]")
             raise typer.Exit(2) from None
         except model.ClvFitError as exc:
-            text = i18n.gettext(language, model.INPUT_MESSAGES["fit_failed"], **exc.params)
+            # (Through a name: a subscript inside gettext() would be extracted as a msgid.)
+            failed = model.INPUT_MESSAGES["fit_failed"]
+            text = i18n.gettext(language, failed, **exc.params)
             console.print(f"[red]{text}[/red]")
             raise typer.Exit(2) from None
         if json_out:
