@@ -171,6 +171,38 @@ async def caller(request: Request, session: SessionDep, user: Worker) -> Respons
     return render(request, "tickets/_caller.html", found=found, phone=phone)
 
 
+@router.post("/tickets/suggest", response_class=HTMLResponse)
+async def suggest(request: Request, session: SessionDep, user: Worker) -> Response:
+    """The new-ticket form's suggestion (htmx): the category and priority the complaint-text
+    model reads in the subject and description. While the agent has not picked a category
+    the top suggestion is preselected (an out-of-band swap of the select)."""
+    from guanxi.analytics.complaints import current_model
+
+    form = await request.form()
+    subject = str(form.get("subject") or "")[:200]
+    description = str(form.get("description") or "")[:4000]
+    chosen = str(form.get("category") or "")
+    model = current_model(session) if (subject.strip() or description.strip()) else None
+    if model is None:
+        return render(request, "tickets/_suggest.html", categories=[], priorities=[])
+    top_categories, top_priority = model.suggest_all(subject, description)
+    lang = request_language(request)
+    nodes = {n.code: n for n in categories.tree(session, active_only=True)}
+    found = [(code, p, nodes[code].name(lang)) for code, p in top_categories if code in nodes]
+    options = [(n.code, "\u3000" * n.depth + n.name(lang)) for n in nodes.values()]
+    return render(
+        request,
+        "tickets/_suggest.html",
+        categories=found,
+        priorities=[
+            (code, p, i18n.gettext(lang, LABELS.get(code, code))) for code, p in top_priority
+        ],
+        # Preselect only an empty choice: never overrule the agent.
+        preselect=found[0][0] if found and not chosen else None,
+        options=options,
+    )
+
+
 @router.post("/tickets", response_class=HTMLResponse)
 async def create_ticket(request: Request, session: SessionDep, user: Worker) -> Response:
     """Create from the form; invalid fields are shown beside the field."""
