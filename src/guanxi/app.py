@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     domains.load()
     crypto.configure(settings)
 
+    from guanxi.analytics import alert_pages
     from guanxi.analytics import api as analytics_api
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interactions_pages,
         notify_pages,
         selfservice_pages,
+        alert_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

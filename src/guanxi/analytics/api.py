@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from guanxi.analytics import labels, service
+from guanxi.analytics import alerts, labels, service
 from guanxi.analytics.policy import AnalyticsPolicy, load_policy
 from guanxi.analytics.schemas import (
+    AlertRead,
     ChurnRead,
     ClassesRead,
     ClvRead,
@@ -33,6 +34,8 @@ router = APIRouter(tags=["analytics"])
 Reader = Annotated[User, require(Permission.analytics_read)]
 Manager = Annotated[User, require(Permission.analytics_manage)]
 PortraitViewer = Annotated[User, require(Permission.analytics_portrait)]
+# Early warnings go to the people who run the desk.
+Supervisor = Annotated[User, require(Permission.ticket_manage)]
 
 Segment = Literal[
     "champions",
@@ -158,3 +161,23 @@ def customer_portrait(
         regions=view.regions,
         rhythm=view.rhythm,
     )
+
+
+@router.get("/api/v1/analytics/alerts", response_model=list[AlertRead])
+def list_alerts(
+    session: SessionDep,
+    user: Supervisor,
+    open_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AlertRead]:
+    """Early warnings, newest day first, with the ids of the cases behind each."""
+    return [
+        AlertRead.model_validate(a)
+        for a in alerts.list_alerts(session, open_only=open_only, limit=limit)
+    ]
+
+
+@router.post("/api/v1/analytics/alerts/{alert_id}/acknowledge", response_model=AlertRead)
+def acknowledge_alert(alert_id: PathId, session: SessionDep, user: Supervisor) -> AlertRead:
+    """Mark an alert as handled (audited; doing it twice changes nothing)."""
+    return AlertRead.model_validate(alerts.acknowledge(session, alert_id=alert_id, actor=user))

@@ -150,7 +150,7 @@ def register(step: Step) -> Step:
 
 def load_steps() -> dict[str, Step]:
     """Import every step module so the registry is complete."""
-    from guanxi.analytics import complaints, rfm, value  # noqa: F401
+    from guanxi.analytics import complaints, rfm, value, warning  # noqa: F401
 
     return STEPS
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guanxi.analytics.policy import CLASSES, PROSPECT, RELATIONSHIPS, SEGMENTS
 
@@ -122,6 +123,29 @@ class SegmentPage(BaseModel):
 
     items: list[SegmentMemberRead]
     next_cursor: str | None
+
+
+class AlertRead(BaseModel):
+    """An early-warning alert."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    dimension: str
+    member: str
+    day: date
+    observed: float
+    expected: float
+    created_at: datetime
+    acknowledged_by: int | None
+    acknowledged_at: datetime | None
+    evidence: list[int]
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 SEGMENT_CHOICES = (*SEGMENTS, PROSPECT)

@@ -479,6 +479,8 @@ def template_environment() -> Environment:
         "tickets",
         "interactions",
         "notify",
+        "analytics",
+        "training",
     ):
         path = root / domain / "templates"
         if path.is_dir():

@@ -261,3 +261,77 @@ def test_the_360_page_shows_the_portrait(
     assert '<span class="pill segment-at_risk">At risk</span>' in html
     assert "¥241.00" in html
     assert "71% · High" in html
+
+
+def _alert(db: Session, ticket_ids: list[int]) -> int:
+    from datetime import date
+
+    from guanxi.analytics.models import Alert
+
+    run = AnalyticsRun(as_of=NOW, status="succeeded", trigger="cli")
+    db.add(run)
+    db.flush()
+    alert = Alert(
+        run_id=run.id,
+        kind="complaints",
+        dimension="region",
+        member="广东省",
+        day=date(2026, 6, 30),
+        observed=9.0,
+        expected=1.5,
+        evidence=json.dumps(ticket_ids),
+    )
+    db.add(alert)
+    db.flush()
+    return alert.id
+
+
+def test_alerts_are_for_supervisors_and_acknowledged_once(
+    client: Any, login: Any, db: Session
+) -> None:
+    alert_id = _alert(db, [])
+    _agent, agent_headers = login("agent")
+    assert client.get("/api/v1/analytics/alerts", headers=agent_headers).status_code == 403
+    manager, headers = login("manager")
+    (item,) = client.get("/api/v1/analytics/alerts?open_only=true", headers=headers).json()
+    assert (item["id"], item["member"], item["observed"], item["evidence"]) == (
+        alert_id,
+        "广东省",
+        9.0,
+        [],
+    )
+    done = client.post(f"/api/v1/analytics/alerts/{alert_id}/acknowledge", headers=headers)
+    assert done.json()["acknowledged_by"] == manager.id
+    client.post(f"/api/v1/analytics/alerts/{alert_id}/acknowledge", headers=headers)
+    assert client.get("/api/v1/analytics/alerts?open_only=true", headers=headers).json() == []
+    entries = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "analytics.alert_acknowledged")
+    ).all()
+    assert len(entries) == 1
+
+
+def test_alert_page_lists_the_tickets_behind_it(
+    client: Any, login: Any, make_customer: Any, db: Session
+) -> None:
+    from guanxi.tickets.models import Ticket
+
+    customer = make_customer()
+    ticket = Ticket(
+        type="complaint",
+        channel="hotline",
+        customer_id=customer.id,
+        subject="快件三天没动",
+        status="new",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    db.add(ticket)
+    db.flush()
+    alert_id = _alert(db, [ticket.id])
+    user, _headers = login("manager")
+    client.post("/login", data={"username": user.username, "password": "correct horse battery"})
+    html = client.get(f"/analytics/alerts/{alert_id}", headers={"Accept-Language": "en"}).text
+    assert "Complaints · 广东省 · 2026-06-30" in html
+    assert f'<a href="/tickets/{ticket.id}">{ticket.id}</a></td><td>快件三天没动</td>' in html
+    listing = client.get("/analytics/alerts", headers={"Accept-Language": "en"}).text
+    assert f'<a href="/analytics/alerts/{alert_id}">2026-06-30</a>' in listing
