@@ -77,8 +77,11 @@ class Settings(BaseSettings):
     # Benchmark only: mount the framework-free twin of the 360 API (see core/bare.py).
     bench_bare: bool = False
     # Where the analytics' SQL runs: DuckDB over a Parquet snapshot of the tables (one
-    # machine), or PostgreSQL in place (the system of record is PostgreSQL and big).
-    analytics_engine: Literal["duckdb", "postgres"] = "duckdb"
+    # machine), PostgreSQL in place (the system of record is PostgreSQL and big), or Spark
+    # over the snapshot (or a lake with the same tables) for the biggest.
+    analytics_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
+    # The Spark master when analytics_engine is spark (local threads by default).
+    spark_master: str = "local[2]"
     # DuckDB's memory ceiling; above it DuckDB spills to data_dir/analytics/spill.
     analytics_memory: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
     # Where users reach Guanxi: links in e-mails are made absolute with it.

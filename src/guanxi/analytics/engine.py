@@ -181,6 +181,19 @@ SOURCES: dict[str, SourceTable] = {
             ),
             block=1_000_000,
         ),
+        # The tickets' timelines (append-only): where a ticket stood at a past moment,
+        # reopenings and satisfaction answers with their time (churn features).
+        SourceTable(
+            "ticket_event",
+            (
+                ("id", "bigint"),
+                ("ticket_id", "bigint"),
+                ("action", "text"),
+                ("to_status", "text"),
+                ("occurred_at", "ts"),
+            ),
+            block=2_000_000,
+        ),
     )
 }
 
@@ -302,11 +315,20 @@ class PostgresWorkspace:
         import adbc_driver_postgresql.dbapi as pg
 
         self._con = pg.connect(_pg_uri(self.url))
+        self._begin()
+
+    def _begin(self) -> None:
         with self._con.cursor() as cur:
             # Timestamps compare and truncate in the business's local time, as the DuckDB
             # views present them.
             cur.execute(f"SET TIME ZONE '{_safe_tz(self.timezone)}'")
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def fresh(self) -> None:
+        """Start a new read transaction: the next statement sees what was committed since
+        (a step reading an earlier step's results, e.g. ``kpi`` joining ``rfm``'s)."""
+        self._con.rollback()
+        self._begin()
 
     def query(self, sql: str, **params: Any) -> pa.Table:
         """Run one statement and return its rows."""
@@ -320,6 +342,67 @@ class PostgresWorkspace:
         """Release the connection."""
         self._con.rollback()
         self._con.close()
+
+
+@dataclass
+class SparkWorkspace:
+    """Spark SQL over the same Parquet snapshot (or a lake holding the same tables): the
+    statements rendered by sqlglot for Spark. The session is local by default
+    (``GUANXI_SPARK_MASTER``); a cluster master makes the same steps run distributed."""
+
+    snapshot_dir: Path
+    master: str = "local[2]"
+    dialect: str = "spark"
+    spark: Any = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        from pyspark.sql import SparkSession
+
+        self.spark = (
+            SparkSession.builder.master(self.master)
+            .appName("guanxi-analytics")
+            .config("spark.ui.enabled", "false")
+            # The snapshot's moments are local wall-clock times without a zone: Spark must
+            # not shift them.
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate()
+        )
+        for table in SOURCES.values():
+            folder = self.snapshot_dir / table.name
+            if folder.exists() and any(folder.glob("*.parquet")):
+                frame = self.spark.read.parquet(str(folder))
+            else:
+                schema = ", ".join(f"{c} {_SPARK_TYPES[k]}" for c, k in table.columns)
+                frame = self.spark.createDataFrame([], schema)
+            frame.createOrReplaceTempView(table.name)
+
+    def query(self, sql: str, **params: Any) -> pa.Table:
+        """Run one statement and return its rows."""
+        table: pa.Table = self.spark.sql(bind(sql, params, "spark")).toArrow()
+        columns = []
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+                # Session zone UTC: the instant's UTC wall time is the stored local time.
+                column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+            columns.append((name, column))
+        return pa.table(dict(columns))
+
+    def close(self) -> None:
+        """Drop the views; the session stays for the next run (starting one takes seconds)."""
+        for table in SOURCES:
+            self.spark.catalog.dropTempView(table)
+
+
+_SPARK_TYPES = {
+    "bigint": "BIGINT",
+    "int": "INT",
+    "float": "DOUBLE",
+    "text": "STRING",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "ts": "TIMESTAMP_NTZ",
+}
 
 
 def _localise(table: pa.Table, tz: str) -> pa.Table:

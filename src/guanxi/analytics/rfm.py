@@ -41,7 +41,10 @@ s AS (
 SELECT
     c.id AS customer_id,
     s.last_at AS last_shipment_at,
-    CAST(DATE_DIFF('day', s.last_at, $as_of) AS INTEGER) AS recency_days,
+    -- Local calendar days between dates: the same on DuckDB, PostgreSQL and Spark (whose
+    -- DATEDIFF on timestamps counts whole 24-hour days instead).
+    CAST(DATE_DIFF('day', CAST(s.last_at AS DATE), CAST($as_of AS DATE)) AS INTEGER)
+        AS recency_days,
     CAST(COALESCE(s.frequency, 0) AS INTEGER) AS frequency,
     CAST(COALESCE(s.monetary, 0) AS BIGINT) AS monetary_fen
 FROM active AS c

@@ -27,7 +27,13 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from guanxi.analytics.engine import DuckWorkspace, PostgresWorkspace, Snapshot, Workspace
+from guanxi.analytics.engine import (
+    DuckWorkspace,
+    PostgresWorkspace,
+    Snapshot,
+    SparkWorkspace,
+    Workspace,
+)
 from guanxi.analytics.models import AnalyticsRun, AnalyticsStep, TrainedModel
 from guanxi.analytics.policy import AnalyticsPolicy, load_policy
 from guanxi.config import Settings
@@ -180,6 +186,8 @@ def open_workspace(settings: Settings, snapshot: Snapshot | None = None) -> Work
     if settings.analytics_engine == "postgres":
         return PostgresWorkspace(settings.database_url, settings.timezone)
     snap = snapshot or snapshot_for(settings)
+    if settings.analytics_engine == "spark":
+        return SparkWorkspace(snap.directory, master=settings.spark_master)
     return DuckWorkspace(snap.directory, memory_limit=settings.analytics_memory)
 
 
@@ -306,18 +314,30 @@ def _run_step(
 
 
 def _purge(session: Session, step: Step, run_id: int) -> None:
-    """Keep this run's rows and the previous successful run's; drop older ones."""
-    previous = session.scalar(
-        select(func.max(AnalyticsStep.run_id)).where(
-            AnalyticsStep.step == step.name,
-            AnalyticsStep.status == "succeeded",
-            AnalyticsStep.run_id < run_id,
-        )
-    )
-    keep = [run_id] + ([previous] if previous is not None else [])
+    """Keep this run's rows and the previous successful run's; drop older ones.
+
+    A table several steps write (``analytics_kpi``: ``kpi`` and ``scorecard``) keeps the
+    two newest successful runs of every one of its writers: one step's purge must not
+    drop rows another step still serves from an older run.
+    """
     for model in step.writes:
+        writers = {s.name for s in STEPS.values() if model in s.writes} | {step.name}
+        keep = {run_id}
+        for name in writers:
+            keep.update(
+                session.scalars(
+                    select(AnalyticsStep.run_id)
+                    .where(
+                        AnalyticsStep.step == name,
+                        AnalyticsStep.status == "succeeded",
+                        AnalyticsStep.run_id < run_id,
+                    )
+                    .order_by(AnalyticsStep.run_id.desc())
+                    .limit(1 if name == step.name else 2)
+                )
+            )
         table = table_of(model)
-        session.execute(delete(table).where(table.c.run_id.not_in(keep)))
+        session.execute(delete(table).where(table.c.run_id.not_in(sorted(keep))))
 
 
 def _ordered(steps: dict[str, Step], only: Iterable[str] | None) -> list[Step]:

@@ -58,8 +58,9 @@ def _run(ctx: StepContext) -> StepResult:
             "p_alive": pa.array(p_alive),
             "expected_purchases": pa.array(purchases),
             # Fees are in fen, so spend and value are too.
-            "expected_spend_fen": pa.array(np.rint(spend).astype(np.int64)),
-            "clv_fen": pa.array(np.rint(value).astype(np.int64)),
+            # A degenerate fit can leave NaN for some histories: no value rather than junk.
+            "expected_spend_fen": pa.array(np.rint(np.nan_to_num(spend)).astype(np.int64)),
+            "clv_fen": pa.array(np.rint(np.nan_to_num(value)).astype(np.int64)),
         }
     )
     written = ctx.write(CustomerClv, rows)

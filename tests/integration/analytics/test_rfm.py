@@ -175,6 +175,35 @@ def test_the_same_statement_runs_on_postgresql_in_place(analytics_db: AnalyticsD
     assert figures(place.run_id) == figures(snap.run_id)
 
 
+def test_the_same_statement_runs_on_spark(analytics_db: AnalyticsDb) -> None:
+    if analytics_db.backend != "sqlite":
+        pytest.skip("one Spark session is enough: it reads the same snapshot")
+    pytest.importorskip("pyspark")
+    duck = runner.run(
+        analytics_db.engine, analytics_db.settings, only=["rfm"], force=True, as_of=AS_OF
+    )
+    spark_settings = analytics_db.settings.model_copy(update={"analytics_engine": "spark"})
+    spark = runner.run(analytics_db.engine, spark_settings, only=["rfm"], force=True, as_of=AS_OF)
+    assert spark.status == "succeeded"
+
+    def figures(run_id: int) -> dict[int, tuple[Any, ...]]:
+        return {
+            cid: (
+                r.r,
+                r.f,
+                r.m,
+                r.segment,
+                r.recency_days,
+                r.frequency,
+                r.monetary_fen,
+                r.last_shipment_at,
+            )
+            for cid, r in _classes(analytics_db, run_id).items()
+        }
+
+    assert figures(spark.run_id) == figures(duck.run_id)
+
+
 def test_scores_sql_renders_for_postgresql_without_duckdb_only_syntax() -> None:
     from datetime import datetime
 
