@@ -26,13 +26,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from benchmarks._common import bench_settings
 from guanxi import domains
 from guanxi.config import Settings
-from guanxi.core.db import make_engine, make_sessionmaker, table_of
+from guanxi.core.db import make_engine, make_sessionmaker
 from guanxi.core.migrate import upgrade
+from guanxi.demo.history import (  # shared with the demo's service history
+    CHANNEL_P,
+    CHANNELS,
+    CLOSED,
+    CRITICAL,
+    EVENT_COLUMNS,
+    IN_PROGRESS,
+    NEW,
+    REGULATOR,
+    RESOLUTIONS,
+    RESOLVED,
+    ROOT_CAUSES,
+    SEVERITIES,
+    SEVERITY_P,
+    STATUSES,
+    TICKET_COLUMNS,
+    TYPES,
+    WAIT_CUSTOMER,
+    WAIT_THIRD,
+    materialise_sla,
+)
 from guanxi.security import crypto
 
 # Shipments per customer in the demo generator (10,159,430 for 1,000,000 customers).
@@ -49,37 +69,10 @@ BENCH_AGENT_OPEN = 500
 OPEN_SHARE = 0.10
 CHUNK = 50_000
 
-STATUSES = [
-    "new",
-    "assigned",
-    "in_progress",
-    "waiting_customer",
-    "waiting_third_party",
-    "resolved",
-    "closed",
-]
-NEW, ASSIGNED, IN_PROGRESS, WAIT_CUSTOMER, WAIT_THIRD, RESOLVED, CLOSED = range(7)
 OPEN_P = [0.15, 0.20, 0.40, 0.15, 0.10]
 RESOLVED_P = 0.12  # of the done ones; the others are closed
 
-TYPES = ["complaint", "inquiry", "service_request", "claim"]
 TYPE_P = [0.45, 0.30, 0.15, 0.10]
-CHANNELS = [
-    "hotline",
-    "online_chat",
-    "wechat",
-    "web_form",
-    "outlet",
-    "email",
-    "social_media",
-    "api",
-    "regulator",
-]
-CHANNEL_P = [0.40, 0.20, 0.15, 0.08, 0.06, 0.05, 0.03, 0.02, 0.01]
-SEVERITIES = ["minor", "major", "critical"]
-CRITICAL = SEVERITIES.index("critical")
-REGULATOR = CHANNELS.index("regulator")
-SEVERITY_P = [0.70, 0.25, 0.05]
 # Share of tickets of each type that name a waybill.
 WAYBILL_SHARE = {"complaint": 0.85, "inquiry": 0.50, "service_request": 0.60, "claim": 1.0}
 # Category codes by type (the default tree of migration 0010; codes are plain strings on
@@ -117,51 +110,8 @@ DESCRIPTIONS = [
     "电商客户，影响店铺评分，要求加急。",
     None,
 ]
-RESOLUTIONS = ["redelivered", "refunded", "compensated", "explained", "apologised"]
-ROOT_CAUSES = ["sorting error", "address wrong", "courier", "weather", "customer", "system"]
 HANDOVER_REASONS = ["转交理赔组", "轮班交接", "转交网点跟进"]
 
-TICKET_COLUMNS = [
-    "id",
-    "type",
-    "channel",
-    "customer_id",
-    "waybill_no",
-    "category",
-    "region",
-    "team_id",
-    "severity",
-    "priority",
-    "subject",
-    "description",
-    "status",
-    "owner_id",
-    "first_owner_id",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "first_response_at",
-    "resolved_at",
-    "closed_at",
-    "reopened",
-    "is_repeat",
-    "is_major",
-    "resolution_code",
-    "root_cause",
-    "satisfaction",
-    "version",
-]
-EVENT_COLUMNS = [
-    "ticket_id",
-    "occurred_at",
-    "actor_id",
-    "action",
-    "from_status",
-    "to_status",
-    "to_user_id",
-    "note",
-    "internal",
-]
 
 Progress = Callable[[str], None]
 
@@ -315,64 +265,6 @@ def build(
         sla_columns_seconds=round(sla_seconds, 1),
         analyze_seconds=round(analyze_seconds, 1),
     )
-
-
-def materialise_sla(
-    engine: Any, *, now: datetime | None = None, progress: Progress = print, batch: int = 2000
-) -> float:
-    """Fill ``sla_due_at`` / ``sla_check_at`` of the open tickets with the product's own
-    ``sla_moments`` (what every ticket change writes), over batched reads; done tickets keep
-    NULL, as the product leaves them. Returns the seconds it took."""
-    from sqlalchemy import bindparam, update
-
-    from guanxi.core import clock
-    from guanxi.tickets.models import Ticket, TicketEvent
-    from guanxi.tickets.sla import recorded_moments, sla_context, sla_moments
-
-    now = now or clock.now()
-    table = table_of(Ticket)
-    set_moments = (
-        update(table)
-        .where(table.c.id == bindparam("tid"))
-        .values(sla_due_at=bindparam("due"), sla_check_at=bindparam("check"))
-    )
-    started = time.perf_counter()
-    done = ("resolved", "closed")
-    count, last = 0, 0
-    with make_sessionmaker(engine)() as session:
-        ctx = sla_context(session)
-        while True:
-            rows = list(
-                session.scalars(
-                    select(Ticket)
-                    .where(Ticket.id > last, Ticket.status.not_in(done))
-                    .order_by(Ticket.id)
-                    .limit(batch)
-                )
-            )
-            if not rows:
-                break
-            last = rows[-1].id
-            ids = [t.id for t in rows]
-            events: dict[int, list[Any]] = {tid: [] for tid in ids}
-            for event in session.execute(
-                select(TicketEvent.ticket_id, TicketEvent.occurred_at, TicketEvent.to_status)
-                .where(TicketEvent.ticket_id.in_(ids))
-                .order_by(TicketEvent.id)
-            ):
-                events[event.ticket_id].append(event)
-            recorded = recorded_moments(session, ids)
-            values = []
-            for t in rows:
-                due, check = sla_moments(t, events[t.id], now, ctx, recorded[t.id])
-                values.append({"tid": t.id, "due": due, "check": check})
-            session.execute(set_moments, values)
-            session.commit()
-            session.expunge_all()
-            count += len(rows)
-    seconds = time.perf_counter() - started
-    progress(f"SLA columns of {count:,} open tickets: {seconds:.1f} s (tickets.sla.sla_moments)")
-    return seconds
 
 
 # --------------------------------------------------------------------------- staff

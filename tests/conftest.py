@@ -212,3 +212,14 @@ def login(client: Any, make_user: Any) -> Any:
         return user, {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
     return do
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Benchmark-sized tests (``@pytest.mark.slow``) run only with GUANXI_SLOW=1: CI runs
+    a representative size and stays well under its time budget."""
+    if os.environ.get("GUANXI_SLOW", "") in ("1", "true", "yes"):
+        return
+    skip = pytest.mark.skip(reason="slow: set GUANXI_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

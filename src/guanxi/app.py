@@ -30,8 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     domains.load()
     crypto.configure(settings)
 
-    from guanxi.analytics import alert_pages
+    from guanxi.analytics import alert_pages, scorecard_api, scorecard_pages
     from guanxi.analytics import api as analytics_api
+    from guanxi.analytics import dashboard_api as analytics_dashboard_api
+    from guanxi.analytics import pages as analytics_pages
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
     from guanxi.dedupe import api as dedupe_api
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.tickets import api as tickets_api
     from guanxi.tickets import attachments_api, claims_api, claims_pages, desk_api, desk_pages
     from guanxi.tickets import pages as tickets_pages
+    from guanxi.training import api as training_api
+    from guanxi.training import pages as training_pages
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
     from guanxi.workspace import pages as workspace_pages
@@ -91,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notify_api,
         selfservice_api,
         analytics_api,
+        analytics_dashboard_api,
+        scorecard_api,
+        training_api,
     ):
         app.include_router(module.router)
     for module in (
@@ -107,7 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interactions_pages,
         notify_pages,
         selfservice_pages,
+        analytics_pages,
         alert_pages,
+        scorecard_pages,
+        training_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

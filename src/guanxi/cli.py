@@ -134,6 +134,7 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
     from guanxi.core.migrate import upgrade
     from guanxi.demo.accounts import DEMO_PASSWORD, ensure_demo_users
     from guanxi.demo.generator import generate
+    from guanxi.demo.history import History, load_staff
 
     if get_settings().env is Environment.production:
         console.print("[red]refusing to load demo data in production[/red]")
@@ -143,6 +144,9 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
     session = make_sessionmaker(engine)()
     try:
         owners = ensure_demo_users(session)
+        # Complaints, inquiries and claims raised from the shipments, worked by the demo
+        # agents; the churn they cause is planted in the shipments.
+        history = History(load_staff(session))
     finally:
         session.close()
     with Progress(
@@ -166,6 +170,7 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
             owner_ids=owners,
             progress=report,
             duplicate_rate=duplicates,
+            history=history,
         )
     if summary.duplicates:
         from guanxi.audit.service import Actor
@@ -180,6 +185,34 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
         opened = seed_desk(session, seed=seed)
     if opened:
         console.print(f"{opened} demo tickets opened on the service desk")
+    from guanxi.demo.training import seed_training
+
+    with make_sessionmaker(engine)() as session:
+        planned = seed_training(session, seed=seed)
+    if planned:
+        console.print(f"{planned} demo training courses planned, attendance recorded")
+    # After the hand-made desk tickets (they are opened only on a desk without tickets).
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("service history", total=history.planned)
+        written = history.write(
+            engine, progress=lambda _stage, done, total: progress.update(task, completed=done)
+        )
+    console.print(
+        f"service history: {written.tickets} tickets ({written.open_tickets} open), "
+        f"{written.breaches} SLA breaches, {written.claims} claims"
+    )
+    # Classes, CLV, churn, forecasts, KPIs … ready on the first page view.
+    from guanxi.analytics.runner import run as run_analytics
+
+    analytics = run_analytics(engine, get_settings(), trigger="demo")
+    failed = [name for name, outcome in analytics.steps.items() if outcome == "failed"]
+    console.print(
+        f"analytics: {len(analytics.steps) - len(failed)} steps in {analytics.seconds:.1f}s"
+        + (f" ([yellow]failed: {', '.join(failed)}[/yellow])" if failed else "")
+    )
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
         f"in {summary.seconds:.1f}s. Sign in as admin / agent / agent2 / manager / sales / "

@@ -40,3 +40,8 @@ def load() -> None:
     from guanxi.tickets.service import register_resolved_hook
 
     register_resolved_hook(mail_resolution)
+    # Customers at high churn risk come forward on their account manager's due list.
+    from guanxi.analytics.churn import high_risk_of_owner
+    from guanxi.interactions.service import register_risk_source
+
+    register_risk_source(high_risk_of_owner)

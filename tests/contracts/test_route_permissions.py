@@ -97,6 +97,14 @@ MATRIX: list[tuple[str, str, Permission, dict[str, Any] | None]] = [
         {"username": "m{n}", "display_name": "m", "role": "agent", "password": "longenough1"},
     ),
     ("GET", "/api/v1/outbox", Permission.user_manage, None),
+    ("GET", "/api/v1/analytics/kpis", Permission.analytics_read, None),
+    ("GET", "/api/v1/training/courses", Permission.team_performance, None),
+    (
+        "POST",
+        "/api/v1/training/courses",
+        Permission.training_manage,
+        {"title": "矩阵培训{n}", "topic": "culture", "mode": "online", "planned_on": "2026-10-15"},
+    ),
 ]
 
 

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from guanxi.analytics import alerts, labels, service
+from guanxi.analytics import alerts, churn, labels, service
 from guanxi.analytics.policy import AnalyticsPolicy, load_policy
 from guanxi.analytics.schemas import (
     AlertRead,
+    AtRiskRead,
     ChurnRead,
     ClassesRead,
     ClvRead,
@@ -152,7 +153,7 @@ def customer_portrait(
             risk=view.churn.risk,
             band=view.churn.band,
             action=view.churn.action,
-            reasons=view.churn_reasons,
+            reasons=churn.labelled(view.churn_reasons, lang),
         )
         if view.churn
         else None,
@@ -181,3 +182,32 @@ def list_alerts(
 def acknowledge_alert(alert_id: PathId, session: SessionDep, user: Supervisor) -> AlertRead:
     """Mark an alert as handled (audited; doing it twice changes nothing)."""
     return AlertRead.model_validate(alerts.acknowledge(session, alert_id=alert_id, actor=user))
+
+
+@router.get("/api/v1/analytics/at-risk", response_model=list[AtRiskRead])
+def at_risk_list(
+    request: Request,
+    session: SessionDep,
+    user: PortraitViewer,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    min_risk: Annotated[float, Query(ge=0, le=1)] = churn.MEDIUM_RISK,
+) -> list[AtRiskRead]:
+    """Customers most likely to churn, riskiest first, with reasons and the suggested
+    action (return visit, coupon, account-manager call). Users who see only their own book
+    (sales) get their own customers."""
+    from guanxi.security.service import has_permission
+
+    own = None if has_permission(user, Permission.customer_read_all) else user.id
+    lang = request_language(request)
+    return [
+        AtRiskRead(
+            customer_id=a.customer_id,
+            name=a.name,
+            owner_id=a.owner_id,
+            risk=a.risk,
+            band=a.band,
+            reasons=churn.labelled(a.reasons, lang),
+            action=a.action,
+        )
+        for a in churn.at_risk(session, limit=limit, min_risk=min_risk, owner_id=own)
+    ]

@@ -13,7 +13,8 @@ from rich.console import Console
 if TYPE_CHECKING:
     from guanxi.analytics.clv import ClvFit
 
-console = Console(stderr=True)
+# Messages name files and columns: never break them across lines.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

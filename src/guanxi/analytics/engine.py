@@ -593,7 +593,12 @@ def _block_fingerprints(source: _Source, table: SourceTable) -> dict[str, str]:
         f"SELECT id / {table.block} AS block, {', '.join(rendered)} "  # noqa: S608
         f"FROM {table.name} GROUP BY id / {table.block}"
     )
-    return {str(int(row[0])): _digest([str(v) for v in row[1:]]) for row in source.rows(sql)}
+    # The column list is part of every block's digest: a snapshot taken before a column
+    # was added to SOURCES is re-read rather than missing it.
+    columns = [c for c, _k in table.columns]
+    return {
+        str(int(row[0])): _digest([columns, [str(v) for v in row[1:]]]) for row in source.rows(sql)
+    }
 
 
 def _copy_block(

@@ -156,7 +156,16 @@ def register(step: Step) -> Step:
 
 def load_steps() -> dict[str, Step]:
     """Import every step module so the registry is complete."""
-    from guanxi.analytics import complaints, rfm, value, warning  # noqa: F401
+    from guanxi.analytics import (  # noqa: F401
+        churn,
+        complaints,
+        forecast,
+        kpi,
+        rfm,
+        scorecard,
+        value,
+        warning,
+    )
 
     return STEPS
 

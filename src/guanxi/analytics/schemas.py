@@ -151,3 +151,17 @@ class AlertRead(BaseModel):
 SEGMENT_CHOICES = (*SEGMENTS, PROSPECT)
 RELATIONSHIP_CHOICES = RELATIONSHIPS
 CLASS_CHOICES = CLASSES
+
+
+class AtRiskRead(BaseModel):
+    """A customer on the at-risk list, with why and the suggested action."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    customer_id: int
+    name: str
+    owner_id: int | None
+    risk: float
+    band: str
+    reasons: list[dict[str, Any]]
+    action: str | None

@@ -14,6 +14,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "int_parsing": N_("Must be a whole number"),
     "int_type": N_("Must be a whole number"),
     "float_parsing": N_("Must be a number"),
+    "finite_number": N_("Must be a number"),
     "greater_than_equal": N_("Must be at least {ge}"),
     "less_than_equal": N_("Must be at most {le}"),
     "greater_than": N_("Must be greater than {gt}"),
@@ -132,6 +133,11 @@ ERROR_MESSAGES: dict[str, str] = {
     # e-mail outbox
     "outbox_sent": N_("This e-mail has already been sent"),
     "outbox_sending": N_("This e-mail is being sent right now; look again in a minute"),
+    # staff training and scorecards
+    "training_user_unknown": N_("No such member of the service staff"),
+    "training_user_twice": N_("This person is on the sheet twice"),
+    "training_score_absent": N_("A score is only given to someone who attended"),
+    "period_invalid": N_("Not a period (use 2026-10, 2026-Q4 or 2026)"),
 }
 
 PROBLEM_TITLES: dict[str, str] = {

@@ -26,6 +26,7 @@ from stdnum.cn import ric, uscc
 from guanxi.core import clock
 from guanxi.customers.addresses import _tables
 from guanxi.customers.tokens import name_tokens
+from guanxi.demo.history import CustomerDraft, History, ShipmentDraft, waybill_no
 from guanxi.security.crypto import FieldCipher, cipher
 
 Progress = Callable[[str, int, int], None]
@@ -77,6 +78,13 @@ SERVICES = ["standard", "express", "same_day", "cold_chain", "international"]
 SERVICE_P = [0.62, 0.25, 0.05, 0.05, 0.03]
 SERVICE_DAYS = np.array([3, 1, 0, 2, 6])  # promised transit days by service
 SERVICE_BASE_FEN = np.array([800, 1800, 2500, 3000, 9000])
+# Shipping rates: expected shipments over the two-year span while a customer, before the
+# planted churn ends it (about ten per customer remain on average). Individuals: gamma
+# (a few a year, heavy-tailed); enterprises and government: lognormal (dozens).
+INDIVIDUAL_SHIPMENTS = 10.0
+INDIVIDUAL_SHAPE = 1.2
+ORGANISATION_MU = 2.9
+ORGANISATION_SCALE = 1.75
 MOBILE_PREFIXES = [
     "130",
     "131",
@@ -362,8 +370,15 @@ def generate(
     chunk_size: int = 20_000,
     now: datetime | None = None,
     duplicate_rate: float = 0.0,
+    history: History | None = None,
 ) -> DemoSummary:
     """Append ``customers`` synthetic customers and their shipments to the database.
+
+    Churn is planted (:mod:`guanxi.demo.history`): every customer may leave, more readily
+    after a complaint whose service level was missed or a claim that went badly, and ships
+    nothing after leaving. Pass a :class:`~guanxi.demo.history.History` to keep the
+    complaints, inquiries and claims behind it for :meth:`History.write` (and, with
+    ``truth=True``, the latent churn state); without one only the churn is planted.
 
     ``duplicate_rate`` of them are second records of another generated customer, as if the
     same person had arrived again through another channel, with realistic variants
@@ -385,6 +400,8 @@ def generate(
     span_days = 730
     start_day = (now - timedelta(days=span_days)).date()
     day_p = _day_weights(start_day, span_days)
+    history = history or History(tickets=False)
+    history.begin(seed=seed, now=now, start_day=start_day, day_weights=day_p)
     receivers = _receiver_pool(np.random.default_rng([seed, 999_999]), 20_000)
     planted: list[tuple[int, int]] = []
     try:
@@ -406,6 +423,8 @@ def generate(
                 receivers,
                 duplicate_rate,
                 planted,
+                history=history,
+                index=index,
             )
             writer.commit()
             for key, value in counts.items():
@@ -417,6 +436,29 @@ def generate(
     finally:
         writer.close(progress)
     return DemoSummary(**totals, seconds=time.perf_counter() - started, duplicates=tuple(planted))
+
+
+@cache
+def _provinces() -> np.ndarray:
+    """The province of every area of :func:`_areas`, as an array to index."""
+    return np.array([a.province for a in _areas()[0]], dtype=object)
+
+
+def _no_shipments() -> ShipmentDraft:
+    empty = np.empty(0, dtype="datetime64[us]")
+    none = np.empty(0, dtype=bool)
+    return ShipmentDraft(
+        owner=np.empty(0, dtype=np.int64),
+        created=empty,
+        promised=empty,
+        delivered=empty,
+        arrived=none,
+        damaged=none,
+        lost=none,
+        fee=np.empty(0, dtype=np.int64),
+        insured=np.empty(0, dtype=np.int64),
+        region=np.empty(0, dtype=object),
+    )
 
 
 def _plant(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
@@ -574,6 +616,9 @@ def _chunk(
     receivers: tuple[list[str], list[str], list[str]],
     duplicate_rate: float = 0.0,
     planted: list[tuple[int, int]] | None = None,
+    *,
+    history: History,
+    index: int,
 ) -> dict[str, int]:
     c = cipher()
     d = w.dialect
@@ -839,6 +884,8 @@ def _chunk(
         day_p,
         first_shipment,
         receivers,
+        history,
+        index,
     )
     return {
         "customers": n,
@@ -865,45 +912,50 @@ def _shipments(
     day_p: np.ndarray,
     first_id: int,
     receivers: tuple[list[str], list[str], list[str]],
+    history: History,
+    index: int,
 ) -> tuple[int, int]:
-    # Heavy-tailed counts: individuals a few, enterprises dozens (mean about ten overall).
-    counts = np.where(
-        kinds == 0,
-        rng.poisson(4.6, n),
-        np.minimum(rng.lognormal(2.9, 0.9, n).astype(int), 2000),
+    # Each customer ships as a Poisson process at their own rate (heavy-tailed: individuals
+    # a few a year, enterprises dozens) from the day after they became a customer, following
+    # the calendar's weights; the planted churn then thins and ends it (``history.plan``).
+    span_days = len(day_p)
+    rate = (
+        np.where(
+            kinds == 0,
+            rng.gamma(INDIVIDUAL_SHAPE, INDIVIDUAL_SHIPMENTS / INDIVIDUAL_SHAPE, n),
+            np.minimum(rng.lognormal(ORGANISATION_MU, 0.9, n), 2000) * ORGANISATION_SCALE,
+        )
+        / span_days
     )
+    epoch = np.datetime64(start_day, "us")
+    active_from = np.maximum(customer_created + np.timedelta64(1, "h"), epoch)
+    first_day = np.ceil((active_from - epoch).astype(np.int64) / (86_400 * 10**6)).astype(np.int64)
+    cum_weight = np.concatenate([[0.0], np.cumsum(day_p * span_days)])
+    exposure = cum_weight[span_days] - cum_weight[np.minimum(first_day, span_days)]
+    counts = rng.poisson(rate * exposure)
     total = int(counts.sum())
     if total == 0:
+        history.plan(
+            index,
+            CustomerDraft(ids, kinds, active_from, rate),
+            _no_shipments(),
+        )
+        history.accept(np.empty(0, dtype=np.int64))
         return 0, 0
     owner = np.repeat(np.arange(n), counts)
-    sid = np.arange(first_id, first_id + total)
-    day = rng.choice(len(day_p), total, p=day_p)
+    u = cum_weight[first_day[owner]] + rng.random(total) * exposure[owner]
+    day = np.clip(np.searchsorted(cum_weight, u, side="right") - 1, first_day[owner], span_days - 1)
     seconds = (
         rng.normal(14 * 3600, 3 * 3600, total).clip(6 * 3600, 22 * 3600).astype(np.int64) - 8 * 3600
     )
     created = (
-        np.datetime64(start_day, "us")
+        epoch
         + day.astype("timedelta64[D]")
         + seconds.astype("timedelta64[s]")
         + rng.integers(0, 10**6, total).astype("timedelta64[us]")
     )
-    # A customer does not ship before becoming one: redraw those days (keeps the calendar's
-    # shape), then spread any still too early evenly over the customer's own lifetime.
-    since = customer_created[owner] + np.timedelta64(1, "h")
-    for _ in range(4):
-        early = np.nonzero(created < since)[0]
-        if not len(early):
-            break
-        redraw = rng.choice(len(day_p), len(early), p=day_p)
-        created[early] = (
-            np.datetime64(start_day, "us")
-            + redraw.astype("timedelta64[D]")
-            + seconds[early].astype("timedelta64[s]")
-        )
-    early = np.nonzero(created < since)[0]
-    if len(early):
-        room = (np.datetime64(now.replace(tzinfo=None), "us") - since[early]).astype(np.int64)
-        created[early] = since[early] + (rng.random(len(early)) * room).astype("timedelta64[us]")
+    # Early hours of a customer's first day: not before they became one.
+    created = np.maximum(created, active_from[owner] + np.timedelta64(10, "m"))
     now64 = np.datetime64(now.replace(tzinfo=None), "us")
     created = np.minimum(created, now64 - np.timedelta64(10, "m"))
     service = rng.choice(len(SERVICES), total, p=SERVICE_P)
@@ -940,6 +992,50 @@ def _shipments(
     dest_idx = rng.choice(len(all_areas), total, p=area_p)
     recv = rng.integers(0, len(receivers[0]), total)
 
+    # The service history raised from these shipments plants the churn: what survives it
+    # is written.
+    keep = history.plan(
+        index,
+        CustomerDraft(ids, kinds, active_from, rate),
+        ShipmentDraft(
+            owner=owner,
+            created=created,
+            promised=promised,
+            delivered=delivered,
+            arrived=arrived,
+            damaged=damaged,
+            lost=lost,
+            fee=fee,
+            insured=insured,
+            region=_provinces()[dest_idx],
+        ),
+    )
+    owner, created, promised, delivered, arrived = (
+        owner[keep],
+        created[keep],
+        promised[keep],
+        delivered[keep],
+        arrived[keep],
+    )
+    service, weight, fee, insured, cod = (
+        service[keep],
+        weight[keep],
+        fee[keep],
+        insured[keep],
+        cod[keep],
+    )
+    door, receipt, lost, damaged, status = (
+        door[keep],
+        receipt[keep],
+        lost[keep],
+        damaged[keep],
+        status[keep],
+    )
+    dest_idx, recv = dest_idx[keep], recv[keep]
+    total = len(owner)
+    sid = np.arange(first_id, first_id + total)
+    history.accept(sid)
+
     d = w.dialect
     created_s = _fmt_times(created, d)
     promised_s = _fmt_times(promised, d)
@@ -957,7 +1053,7 @@ def _shipments(
             (
                 sj,
                 "waybill",
-                f"GX{7 * 10**11 + sj:012d}",
+                waybill_no(sj),
                 int(ids[o]),
                 services[j],
                 statuses[j],

@@ -89,6 +89,7 @@ class DueContactRead(BaseModel):
     every_days: int
     due_on: date
     overdue_days: int
+    churn_risk: float | None = None
 
 
 class DueList(BaseModel):

@@ -11,6 +11,7 @@ closes) inside their own transaction.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -202,7 +203,8 @@ def save_rule(session: Session, *, rule_in: CadenceRuleIn, actor: User) -> Caden
 
 @dataclass(frozen=True)
 class DueContact:
-    """A customer due for contact: when last contacted, how often they should be."""
+    """A customer due for contact: when last contacted, how often they should be, and the
+    churn risk that made them due sooner (when the analytics flagged them)."""
 
     customer_id: int
     name: str
@@ -210,12 +212,28 @@ class DueContact:
     every_days: int
     due_on: date
     overdue_days: int
+    churn_risk: float | None = None
+
+
+# A customer at high churn risk is due for a return visit when not contacted for this long,
+# whatever their cadence rule says.
+AT_RISK_EVERY_DAYS = 14
+# (session, owner_id) -> {customer_id: churn risk} of the owner's high-risk customers;
+# registered by the analytics (guanxi.domains) so this domain does not import them.
+_risk_source: Callable[[Session, int], dict[int, float]] | None = None
+
+
+def register_risk_source(source: Callable[[Session, int], dict[int, float]]) -> None:
+    """Let the due list bring forward customers at risk of churning."""
+    global _risk_source
+    _risk_source = source
 
 
 def due_contacts(session: Session, *, owner_id: int, today: date) -> list[DueContact]:
     """The owner's customers whose cadence says they are due, most overdue first."""
     rules = list(session.scalars(select(CadenceRule)))
-    if not rules:
+    risks = _risk_source(session, owner_id) if _risk_source is not None else {}
+    if not rules and not risks:
         return []
     by_tag = {r.tag: r.every_days for r in rules if r.tag is not None}
     default = min((r.every_days for r in rules if r.tag is None), default=None)
@@ -247,12 +265,17 @@ def due_contacts(session: Session, *, owner_id: int, today: date) -> list[DueCon
     for cid, name, created in customers:
         matching = [by_tag[t] for t in tags[cid] if t in by_tag]
         every = min(matching) if matching else default
+        risk = risks.get(cid)
+        if risk is not None:
+            every = min(every, AT_RISK_EVERY_DAYS) if every is not None else AT_RISK_EVERY_DAYS
         if every is None:
             continue
         since = last.get(cid) or created
         due_on = since.date() + timedelta(days=every)
         if due_on <= today:
-            out.append(DueContact(cid, name, last.get(cid), every, due_on, (today - due_on).days))
+            out.append(
+                DueContact(cid, name, last.get(cid), every, due_on, (today - due_on).days, risk)
+            )
     out.sort(key=lambda d: (-d.overdue_days, d.customer_id))
     return out
 

@@ -61,6 +61,10 @@ def customer_page(
         if has_permission(user, Permission.analytics_portrait)
         else None
     )
+    if portrait is not None and portrait.churn_reasons:
+        from guanxi.analytics.churn import labelled
+
+        portrait.churn_reasons = labelled(portrait.churn_reasons, lang)
     # One timeline of contacts, ticket steps and claims.
     timeline = service_timeline(session, customer_id=customer_id, viewer=user, lang=lang)
     return render(

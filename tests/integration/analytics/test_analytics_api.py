@@ -66,7 +66,7 @@ def _results(db: Session, customer_id: int, *, segment: str = "champions") -> in
             customer_id=customer_id,
             risk=0.71,
             band="high",
-            reasons=json.dumps([{"feature": "breached_complaints", "value": 2, "effect": 0.9}]),
+            reasons=json.dumps([{"feature": "breaches_90", "value": 2, "effect": 0.9}]),
             action="return_visit",
         )
     )
@@ -114,7 +114,14 @@ def test_portrait_api_gives_classes_with_why_clv_and_churn(
         "risk": 0.71,
         "band": "high",
         "action": "return_visit",
-        "reasons": [{"feature": "breached_complaints", "value": 2, "effect": 0.9}],
+        "reasons": [
+            {
+                "feature": "breaches_90",
+                "value": 2,
+                "effect": 0.9,
+                "label": "Tickets with a missed service level, last 90 days",
+            }
+        ],
     }
 
 
@@ -261,6 +268,7 @@ def test_the_360_page_shows_the_portrait(
     assert '<span class="pill segment-at_risk">At risk</span>' in html
     assert "¥241.00" in html
     assert "71% · High" in html
+    assert "<li>Tickets with a missed service level, last 90 days: 2</li>" in html
 
 
 def _alert(db: Session, ticket_ids: list[int]) -> int:
@@ -335,3 +343,33 @@ def test_alert_page_lists_the_tickets_behind_it(
     assert f'<a href="/tickets/{ticket.id}">{ticket.id}</a></td><td>快件三天没动</td>' in html
     listing = client.get("/analytics/alerts", headers={"Accept-Language": "en"}).text
     assert f'<a href="/analytics/alerts/{alert_id}">2026-06-30</a>' in listing
+
+
+def test_at_risk_customers_come_forward_on_the_due_list_and_the_api(
+    client: Any, login: Any, make_customer: Any, make_user: Any, db: Session
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from guanxi.customers.models import Customer
+    from guanxi.interactions.service import due_contacts
+
+    owner, headers = login("sales")
+    risky, calm = make_customer("危险客户"), make_customer("安心客户")
+    db.execute(
+        update(Customer)
+        .where(Customer.id.in_([risky.id, calm.id]))
+        .values(owner_id=owner.id, created_at=NOW - timedelta(days=30))
+    )
+    run = _results(db, risky.id)  # risk 0.71, band high
+    db.add(CustomerChurn(run_id=run, customer_id=calm.id, risk=0.1, band="low", reasons="[]"))
+    db.flush()
+    due = due_contacts(session=db, owner_id=owner.id, today=(NOW + timedelta(days=1)).date())
+    assert [(d.customer_id, d.every_days, d.churn_risk) for d in due] == [(risky.id, 14, 0.71)]
+    body = client.get("/api/v1/analytics/at-risk", headers=headers).json()
+    assert [(a["customer_id"], a["risk"], a["action"]) for a in body] == [
+        (risky.id, 0.71, "return_visit")
+    ]
+    other, other_headers = login("sales")
+    assert client.get("/api/v1/analytics/at-risk", headers=other_headers).json() == []
