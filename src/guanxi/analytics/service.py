@@ -25,7 +25,7 @@ from guanxi.analytics.models import (
 )
 from guanxi.analytics.policy import POLICY_KEY, AnalyticsPolicy, load_policy
 from guanxi.analytics.runner import latest_run, load_steps
-from guanxi.audit.service import record
+from guanxi.audit.service import record, save_setting
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import FieldError, ValidationFailed
@@ -39,24 +39,14 @@ def save_policy(session: Session, *, policy: AnalyticsPolicy, actor: User) -> An
     (the changed policy changes every step's input key, so nothing is skipped)."""
     text = policy.model_dump_json()
     with write_transaction(session):
-        row = session.get(AnalyticsSetting, POLICY_KEY)
-        before = None if row is None else json.loads(row.value)
-        if row is None:
-            row = AnalyticsSetting(key=POLICY_KEY, value=text)
-            session.add(row)
-        row.value = text
-        row.updated_at = clock.now()
-        row.updated_by = actor.id
-        after = json.loads(text)
-        changed = sorted(k for k in after if before is None or before.get(k) != after[k])
-        record(
+        save_setting(
             session,
+            model=AnalyticsSetting,
+            key=POLICY_KEY,
+            text=text,
             actor=actor_of(actor),
+            user_id=actor.id,
             action="analytics.policy_saved",
-            target_type="analytics_setting",
-            target_id=POLICY_KEY,
-            before={k: before[k] for k in changed} if before else None,
-            after={k: after[k] for k in changed},
         )
     return load_policy(session)
 

@@ -140,3 +140,37 @@ def history(
     """The newest entries about one record (read-only rows), for its 360 view."""
     params = {"target_type": target_type, "target_id": str(target_id), "limit": limit}
     return _HISTORY.all(session, params)
+
+
+def save_setting(
+    session: Session,
+    *,
+    model: type[Any],
+    key: str,
+    text: str,
+    actor: Actor,
+    user_id: int | None,
+    action: str,
+) -> None:
+    """Replace one JSON configuration row (``model`` has ``key``, ``value``, ``updated_at``,
+    ``updated_by``) inside the caller's transaction and audit the top-level entries that
+    changed, before and after. Used by the desk policy and the analytics rules."""
+    row = session.get(model, key)
+    before = None if row is None else json.loads(row.value)
+    if row is None:
+        row = model(key=key, value=text)
+        session.add(row)
+    row.value = text
+    row.updated_at = clock.now()
+    row.updated_by = user_id
+    after = json.loads(text)
+    changed = sorted(k for k in after if before is None or before.get(k) != after[k])
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=model.__tablename__,
+        target_id=key,
+        before={k: before[k] for k in changed} if before else None,
+        after={k: after[k] for k in changed},
+    )

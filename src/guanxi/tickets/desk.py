@@ -8,7 +8,6 @@ queue page or a sweep pays one primary-key lookup.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Annotated
 
@@ -16,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Session
 
-from guanxi.audit.service import record
-from guanxi.core import clock
+from guanxi.audit.service import save_setting
 from guanxi.core.db import write_transaction
 from guanxi.security.models import User
 from guanxi.security.service import actor_of
@@ -176,23 +174,13 @@ def save_policy(session: Session, *, policy: DeskPolicy, actor: User) -> DeskPol
     next change (and to the sweep's next look at them)."""
     text = policy.model_dump_json()
     with write_transaction(session):
-        row = session.get(DeskSetting, POLICY_KEY)
-        before = None if row is None else json.loads(row.value)
-        if row is None:
-            row = DeskSetting(key=POLICY_KEY, value=text)
-            session.add(row)
-        row.value = text
-        row.updated_at = clock.now()
-        row.updated_by = actor.id
-        after = json.loads(text)
-        changed = sorted(k for k in after if before is None or before.get(k) != after[k])
-        record(
+        save_setting(
             session,
+            model=DeskSetting,
+            key=POLICY_KEY,
+            text=text,
             actor=actor_of(actor),
+            user_id=actor.id,
             action="desk.policy_saved",
-            target_type="desk_setting",
-            target_id=POLICY_KEY,
-            before={k: before[k] for k in changed} if before else None,
-            after={k: after[k] for k in changed},
         )
     return _parse(text)
