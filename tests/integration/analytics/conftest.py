@@ -149,13 +149,9 @@ class AnalyticsDb:
         return self.settings.model_copy(update={"analytics_engine": "postgres"})
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
-def analytics_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AnalyticsDb]:
-    """A fresh database per module and backend; the module fills it once."""
-    data_dir: Path = tmp_path_factory.mktemp("analytics")
-    if request.param == "sqlite":
+def fresh_analytics_db(backend: str, data_dir: Path) -> Iterator[AnalyticsDb]:
+    """A new migrated database of ``backend`` with its own data dir (snapshot, keys)."""
+    if backend == "sqlite":
         engine = make_engine(f"sqlite:///{data_dir / 'analytics.db'}")
         upgrade(engine)
         url = engine.url.render_as_string(hide_password=False)
@@ -165,3 +161,11 @@ def analytics_db(
         for engine in _new_pg_database():
             url = engine.url.render_as_string(hide_password=False)
             yield AnalyticsDb("postgresql", engine, settings_for(url, data_dir), Rows(engine))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+def analytics_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AnalyticsDb]:
+    """A fresh database per module and backend; the module fills it once."""
+    yield from fresh_analytics_db(request.param, tmp_path_factory.mktemp("analytics"))

@@ -10,7 +10,6 @@ import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,13 @@ from guanxi.customers.models import Customer
 from guanxi.interactions.models import Interaction
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.models import Claim, Ticket, TicketEvent
-from tests.conftest import _new_pg_database, settings_for
-from tests.integration.analytics.conftest import SHANGHAI, AnalyticsDb, Rows, local
+from tests.conftest import settings_for
+from tests.integration.analytics.conftest import (
+    SHANGHAI,
+    AnalyticsDb,
+    fresh_analytics_db,
+    local,
+)
 
 AS_OF = local(2026, 6, 30, 12, 0)
 BREACH_FEATURES = {"breaches_90", "breaches_365", "days_since_breach"}
@@ -284,17 +288,7 @@ def step_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AnalyticsDb]:
     """A database of its own for the step (the fixtures above would blur its figures)."""
-    data_dir: Path = tmp_path_factory.mktemp("churn")
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{data_dir / 'churn.db'}")
-        upgrade(engine)
-        url = engine.url.render_as_string(hide_password=False)
-        yield AnalyticsDb("sqlite", engine, settings_for(url, data_dir), Rows(engine))
-        engine.dispose()
-    else:
-        for engine in _new_pg_database():
-            url = engine.url.render_as_string(hide_password=False)
-            yield AnalyticsDb("postgresql", engine, settings_for(url, data_dir), Rows(engine))
+    yield from fresh_analytics_db(request.param, tmp_path_factory.mktemp("churn"))
 
 
 @pytest.fixture(scope="module")

@@ -127,4 +127,5 @@ def test_clv_step_in_place_on_postgresql(analytics_db: AnalyticsDb, cdnow: int) 
     summary = runner.run(
         analytics_db.engine, analytics_db.in_place(), only=["clv"], force=True, as_of=AS_OF
     )
-    _check(summary, cdnow)
+    assert summary.status == "succeeded"
+    _check(summary, cdnow)  # the published estimates, as through the snapshot
