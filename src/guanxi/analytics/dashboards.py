@@ -38,8 +38,8 @@ from guanxi.analytics.kpi import (
     period_end,
     shift,
 )
-from guanxi.analytics.models import AnalyticsRun, AnalyticsStep, CustomerClass, KpiValue
-from guanxi.analytics.runner import latest_run
+from guanxi.analytics.models import AnalyticsStep, CustomerClass, KpiValue
+from guanxi.analytics.runner import latest_run_at
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.i18n import N_, gettext
 from guanxi.core.pagination import decode_cursor, encode_cursor
@@ -119,12 +119,10 @@ class KpiRun:
 
 def current_run(session: Session, timezone: str) -> KpiRun | None:
     """The newest successful ``kpi`` run, or None when the KPIs never ran."""
-    run_id = latest_run(session, "kpi")
-    if run_id is None:
+    found = latest_run_at(session, "kpi")
+    if found is None:
         return None
-    as_of = session.scalar(select(AnalyticsRun.as_of).where(AnalyticsRun.id == run_id))
-    if as_of is None:  # pragma: no cover - a step row always has its run
-        return None
+    run_id, as_of = found
     local = as_of.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
     return KpiRun(run_id, as_of, local, timezone)
 

@@ -451,3 +451,13 @@ def run_nightly(engine: Engine, settings: Settings, *, hour: int = 2) -> dict[st
         return {"ran": 0}
     summary = run(engine, settings, trigger="nightly")
     return {"ran": 1, "run_id": summary.run_id, "status": summary.status}
+
+
+def latest_run_at(session: Session, step: str) -> tuple[int, datetime] | None:
+    """The run whose results of ``step`` are current and the moment it counted up to."""
+    row = session.execute(
+        select(AnalyticsRun.id, AnalyticsRun.as_of).where(
+            AnalyticsRun.id == latest_run(session, step)
+        )
+    ).first()
+    return (row.id, row.as_of) if row is not None else None

@@ -28,8 +28,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.analytics.kpi import period_end, period_start, shift
-from guanxi.analytics.models import AnalyticsRun, KpiValue
-from guanxi.analytics.runner import Step, StepContext, StepResult, latest_run, register
+from guanxi.analytics.models import KpiValue
+from guanxi.analytics.runner import (
+    Step,
+    StepContext,
+    StepResult,
+    latest_run_at,
+    register,
+)
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.i18n import N_, gettext
 from guanxi.core.web import format_fen
@@ -305,12 +311,10 @@ def current_run(session: Session, timezone: str) -> ScoreRun | None:
     """The newest successful ``scorecard`` run, or None when it never ran."""
     from zoneinfo import ZoneInfo
 
-    run_id = latest_run(session, STEP_NAME)
-    if run_id is None:
+    found = latest_run_at(session, STEP_NAME)
+    if found is None:
         return None
-    as_of = session.scalar(select(AnalyticsRun.as_of).where(AnalyticsRun.id == run_id))
-    if as_of is None:
-        return None
+    run_id, as_of = found
     return ScoreRun(run_id, as_of, as_of.astimezone(ZoneInfo(timezone)).date())
 
 

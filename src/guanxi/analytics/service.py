@@ -24,7 +24,7 @@ from guanxi.analytics.models import (
     CustomerClv,
 )
 from guanxi.analytics.policy import POLICY_KEY, AnalyticsPolicy, load_policy
-from guanxi.analytics.runner import latest_run, load_steps
+from guanxi.analytics.runner import latest_run, latest_run_at, load_steps
 from guanxi.audit.service import record, save_setting
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
@@ -172,10 +172,10 @@ def portrait(session: Session, *, customer_id: int, timezone: str) -> Portrait:
     The caller has checked that the viewer may see the customer.
     """
     view = Portrait(customer_id=customer_id)
-    rfm_run = latest_run(session, "rfm")
-    if rfm_run is not None:
+    rfm = latest_run_at(session, "rfm")
+    if rfm is not None:
+        rfm_run, view.as_of = rfm
         view.classes = session.get(CustomerClass, (rfm_run, customer_id))
-        view.as_of = session.scalar(select(AnalyticsRun.as_of).where(AnalyticsRun.id == rfm_run))
         if view.classes is not None:
             view.why = explain(view.classes, load_policy(session))
     clv_run = latest_run(session, "clv")
