@@ -726,9 +726,7 @@ def _segments_relation(ctx: StepContext, rfm_run: int | None) -> str:
     In place on PostgreSQL the class table is read where it is; DuckDB and Spark get the
     rows from the product's database (the snapshot holds only domain tables)."""
     if isinstance(ctx.workspace, PostgresWorkspace):
-        # The workspace's read transaction began before this run's rfm step committed:
-        # start a new one to see its rows.
-        ctx.workspace.fresh()
+        # (The runner starts a fresh read transaction per step: rfm's rows are visible.)
         run = int(rfm_run) if rfm_run is not None else -1  # an integer we read
         return (
             "(SELECT customer_id, segment FROM analytics_customer_class "  # noqa: S608

@@ -278,6 +278,10 @@ def _run_step(
     progress: Progress | None,
 ) -> tuple[str, dict[str, Any]]:
     began = time.perf_counter()
+    if isinstance(workspace, PostgresWorkspace):
+        # In place, each step reads in a transaction of its own: a step that reads an
+        # earlier step's results (kpi joins rfm's) sees them committed.
+        workspace.fresh()
     with factory() as session:
         try:
             with session.begin():
