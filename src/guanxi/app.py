@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.analytics import api as analytics_api
     from guanxi.analytics import dashboard_api as analytics_dashboard_api
     from guanxi.analytics import pages as analytics_pages
+    from guanxi.care import api as care_api
+    from guanxi.care import pages as care_pages
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
     from guanxi.dedupe import api as dedupe_api
@@ -42,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.imports import pages as imports_pages
     from guanxi.interactions import api as interactions_api
     from guanxi.interactions import pages as interactions_pages
+    from guanxi.loyalty import api as loyalty_api
+    from guanxi.loyalty import coupons_api, panel_pages
+    from guanxi.loyalty import pages as loyalty_pages
     from guanxi.notify import api as notify_api
     from guanxi.notify import pages as notify_pages
     from guanxi.quality import pages as quality_pages
@@ -51,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.selfservice import service as selfservice_service
     from guanxi.shipments import api as shipments_api
     from guanxi.shipments import pages as shipments_pages
+    from guanxi.surveys import api as surveys_api
+    from guanxi.surveys import pages as surveys_pages
+    from guanxi.surveys import public as surveys_public
     from guanxi.tickets import api as tickets_api
     from guanxi.tickets import attachments_api, claims_api, claims_pages, desk_api, desk_pages
     from guanxi.tickets import pages as tickets_pages
@@ -74,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Links in mails sent without a request (the resolved hook) need the key and base URL.
     selfservice_service.configure(settings)
+    # Unsubscribe links (signed with the secret key) are made without a request too.
+    from guanxi.notify import unsubscribe
+
+    unsubscribe.configure(settings)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
 
@@ -98,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_dashboard_api,
         scorecard_api,
         training_api,
+        surveys_api,
+        care_api,
+        loyalty_api,
+        coupons_api,
     ):
         app.include_router(module.router)
     for module in (
@@ -118,6 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alert_pages,
         scorecard_pages,
         training_pages,
+        surveys_pages,
+        surveys_public,
+        care_pages,
+        loyalty_pages,
+        panel_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     if settings.bench_bare and settings.is_sqlite:

@@ -30,14 +30,18 @@ console = Console(stderr=True)
 
 def _register_domain_commands() -> None:
     from guanxi.analytics import cli as analytics_cli
+    from guanxi.care import cli as care_cli
     from guanxi.dedupe import cli as dedupe_cli
     from guanxi.imports import cli as imports_cli
+    from guanxi.loyalty import cli as loyalty_cli
     from guanxi.quality import cli as quality_cli
 
     imports_cli.register(app)
     dedupe_cli.register(app)
     quality_cli.register(app)
     analytics_cli.register(app)
+    care_cli.register(app)
+    loyalty_cli.register(app)
 
 
 _register_domain_commands()
@@ -200,10 +204,24 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
         written = history.write(
             engine, progress=lambda _stage, done, total: progress.update(task, completed=done)
         )
+    # The generator and the history load rows with explicit ids (COPY on PostgreSQL):
+    # move every id sequence past them before anything is created through the services.
+    from guanxi.core.db import align_sequences
+
+    with make_sessionmaker(engine)() as session:
+        align_sequences(session)
     console.print(
         f"service history: {written.tickets} tickets ({written.open_tickets} open), "
         f"{written.breaches} SLA breaches, {written.claims} claims"
     )
+    # A year of survey answers raised from that history (the CSAT answers are the tickets'
+    # satisfaction scores).
+    from guanxi.demo.surveys import seed_surveys
+
+    with make_sessionmaker(engine)() as session:
+        answers = seed_surveys(session, seed=seed)
+    if answers:
+        console.print(f"{answers} demo survey answers")
     # Classes, CLV, churn, forecasts, KPIs … ready on the first page view.
     from guanxi.analytics.runner import run as run_analytics
 
@@ -212,6 +230,38 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
     console.print(
         f"analytics: {len(analytics.steps) - len(failed)} steps in {analytics.seconds:.1f}s"
         + (f" ([yellow]failed: {', '.join(failed)}[/yellow])" if failed else "")
+    )
+    # Membership: the shipments' points, a year of tier evaluations and expiry, coupons
+    # (before care: anniversaries and tier audiences need the members).
+    from guanxi.demo.loyalty import seed_loyalty
+
+    with make_sessionmaker(engine)() as session:
+        loyalty = seed_loyalty(session, seed=seed, timezone=get_settings().timezone)
+    if loyalty.members:
+        console.print(
+            f"membership: {loyalty.members} members {loyalty.tiers}, {loyalty.points} points "
+            f"earned, {loyalty.redemptions} redemptions, {loyalty.coupons} coupons "
+            f"({loyalty.coupons_used} used)"
+        )
+    # Care rules switched on, consents, and the last weeks' runs (win-back reads the churn
+    # results just computed).
+    from guanxi.demo.care import seed_care
+
+    with make_sessionmaker(engine)() as session:
+        care = seed_care(session, seed=seed, timezone=get_settings().timezone)
+    console.print(
+        f"customer care: {care.rules_on} rules switched on, {care.runs} daily runs, "
+        f"{care.queued} greetings queued"
+    )
+    # After care: languages, consents withdrawn since, provider template ids, the due
+    # texts sent through the file gateway with their delivery reports.
+    from guanxi.demo.notify import seed_notify
+
+    with make_sessionmaker(engine)() as session:
+        channels = seed_notify(session, get_settings(), seed=seed)
+    console.print(
+        f"outbound channels: {channels.withdrawals} consents withdrawn, "
+        f"{channels.sent} messages sent ({channels.delivered} delivered)"
     )
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "

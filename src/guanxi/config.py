@@ -97,6 +97,38 @@ class Settings(BaseSettings):
     mail_from: str = "Guanxi <noreply@localhost>"
     # Seconds per SMTP operation; keep well under the outbox lease (notify/outbox.py).
     smtp_timeout: float = 30.0
+    # Outgoing SMS (notify/sms/): "file" (the embedded default: one JSON line per text in
+    # data_dir/sms/outbox.jsonl), "console" (the log), or a gateway: "aliyun" (Dysmsapi,
+    # key id + secret) or "tencent" (SMS API 3.0: SecretId + SecretKey, SDK app id).
+    sms_provider: Literal["file", "console", "aliyun", "tencent"] = "file"
+    sms_key_id: str = ""
+    sms_key_secret: str = ""
+    sms_app_id: str = ""
+    # The approved signature (签名) of templates that name none.
+    sms_sign_name: str = "关系客服"
+    # Empty: the provider's public endpoint.
+    sms_endpoint: str = ""
+    sms_region: str = ""
+    sms_timeout: float = 10.0
+    # The secret path segment of the delivery-report and reply callbacks the provider
+    # calls; empty turns the callbacks off.
+    sms_callback_token: str = ""
+    # The file gateway writes numbers in clear (a test bench); masked otherwise.
+    sms_file_clear_numbers: bool = False
+
+    @model_validator(mode="after")
+    def _sms_gateway(self) -> Settings:
+        # A gateway without credentials would fail every text: refuse to start instead.
+        if self.sms_provider in ("aliyun", "tencent"):
+            needed = ["sms_key_id", "sms_key_secret"]
+            if self.sms_provider == "tencent":
+                needed.append("sms_app_id")
+            missing = [f"GUANXI_{n.upper()}" for n in needed if not getattr(self, n)]
+            if missing:
+                raise ValueError(
+                    f"GUANXI_SMS_PROVIDER={self.sms_provider} needs " + ", ".join(missing)
+                )
+        return self
 
     @model_validator(mode="after")
     def _rate_limits(self) -> Settings:

@@ -10,13 +10,16 @@ def load_models() -> None:
     """Import every table definition so the metadata is complete (migrations, tests)."""
     import guanxi.analytics.models
     import guanxi.audit.models
+    import guanxi.care.models
     import guanxi.customers.models
     import guanxi.dedupe.models
     import guanxi.imports.models
     import guanxi.interactions.models
+    import guanxi.loyalty.models
     import guanxi.notify.models
     import guanxi.security.models
     import guanxi.shipments.models
+    import guanxi.surveys.models
     import guanxi.tickets.models
     import guanxi.training.models  # noqa: F401
 
@@ -35,13 +38,31 @@ def load() -> None:
     register_mover("shipment", move_to_customer, return_to_customer)
     # A file naming a merged customer (by its customer number) updates the survivor.
     register_survivor_resolver(survivors_of)
-    # A resolved ticket mails its customer the reply and the private satisfaction link.
-    from guanxi.selfservice.service import mail_resolution
+    # A resolved ticket invites its customer to the satisfaction survey (SMS, or the link
+    # in the resolution mail) and mails them the reply and the private link.
+    from guanxi.selfservice.service import mail_resolution, register_survey
+    from guanxi.surveys.triggers import invite_after_ticket, ticket_survey_open
     from guanxi.tickets.service import register_resolved_hook
 
+    register_survey(invite=invite_after_ticket, is_open=ticket_survey_open)
     register_resolved_hook(mail_resolution)
     # Customers at high churn risk come forward on their account manager's due list.
     from guanxi.analytics.churn import high_risk_of_owner
     from guanxi.interactions.service import register_risk_source
 
     register_risk_source(high_risk_of_owner)
+    # A withdrawn consent is announced to the webhook endpoints that subscribe to it.
+    from guanxi.customers.consent import register_consent_listener
+    from guanxi.notify.webhooks import consent_changed
+
+    register_consent_listener(consent_changed)
+    # A closed complaint is followed by the care rules' thanks (care/thanks.py).
+    from guanxi.care.thanks import thank_after_complaint
+    from guanxi.tickets.service import register_closed_hook
+
+    register_closed_hook(thank_after_complaint)
+    # A ticket of a member whose tier grants priority service is at least high ("会员优先").
+    from guanxi.loyalty.service import ticket_priority_mark
+    from guanxi.tickets.service import register_priority_hook
+
+    register_priority_hook(ticket_priority_mark)

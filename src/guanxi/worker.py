@@ -44,18 +44,12 @@ def sla_full_sweep(engine: Engine, settings: Settings) -> dict[str, int]:
     return sla_sweep(engine, settings, full=True)
 
 
-def outbox(engine: Engine, settings: Settings) -> dict[str, int]:
-    """Send the e-mails that are due (committed rows only; each claimed by one worker)."""
-    from guanxi.notify.mail import SmtpMailer
-    from guanxi.notify.outbox import send_due
+def outbox(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Send the e-mails, texts and webhook deliveries that are due (committed rows only;
+    each claimed by one worker)."""
+    from guanxi.notify.jobs import run_outbox
 
-    result = send_due(
-        make_sessionmaker(engine),
-        mailer=SmtpMailer.from_settings(settings),
-        now=clock.now(),
-        limit=500,
-    )
-    return result.figures()
+    return run_outbox(engine, settings)
 
 
 def analytics_requested(engine: Engine, settings: Settings) -> dict[str, Any]:
@@ -72,6 +66,47 @@ def analytics_nightly(engine: Engine, settings: Settings) -> dict[str, Any]:
     return run_nightly(engine, settings)
 
 
+def survey_invitations(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Survey invitations after delivery (sampled), the periodic relationship survey and
+    the one reminder to non-respondents."""
+    from guanxi.surveys.jobs import run_invitations
+
+    return run_invitations(engine)
+
+
+def survey_follow_ups(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Follow-up tickets of detractors' answers that are still to be opened."""
+    from guanxi.surveys.jobs import run_follow_ups
+
+    return run_follow_ups(engine)
+
+
+def care_daily(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Today's care greetings (birthday, festivals, anniversaries, win-back), once their
+    send time has come; each rule runs once a day."""
+    from guanxi.care.jobs import care_daily as run_care
+
+    return run_care(make_sessionmaker(engine), now=clock.now(), timezone=settings.timezone)
+
+
+def loyalty_accrual(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Points for the shipments since the last run; upgrades of the members they touched."""
+    from guanxi.loyalty.jobs import run_accrual
+
+    with make_sessionmaker(engine)() as session:
+        return run_accrual(session, now=clock.now(), tz=settings.timezone)
+
+
+def loyalty_daily(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Once a local day: points expiry, every member's tier (grace periods), coupon
+    expiry."""
+    from guanxi.loyalty.jobs import run_daily
+
+    with make_sessionmaker(engine)() as session:
+        outcome = run_daily(session, now=clock.now(), tz=settings.timezone)
+    return {"ran": outcome.ran, **outcome.figures}
+
+
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("sla_full_sweep", sla_full_sweep, 3600),
@@ -79,6 +114,11 @@ JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("outbox", outbox, 30),
     ("analytics_requested", analytics_requested, 30),
     ("analytics_nightly", analytics_nightly, 600),
+    ("loyalty_accrual", loyalty_accrual, 300),
+    ("loyalty_daily", loyalty_daily, 600),
+    ("care_daily", care_daily, 300),
+    ("survey_invitations", survey_invitations, 3600),
+    ("survey_follow_ups", survey_follow_ups, 300),
 ]
 
 

@@ -26,7 +26,26 @@ PUBLIC = {
     ("POST", "/track/file"),
     ("GET", "/s/{token}"),
     ("POST", "/s/{token}/message"),
-    ("POST", "/s/{token}/satisfaction"),
+    # Satisfaction surveys (surveys/public.py): the single-use link of an invitation, the
+    # survey of a ticket opened by the secret of its private page, and an outlet's QR code
+    # (a signed code; anonymous answers, rate-limited per client address).
+    ("GET", "/q/{token}"),
+    ("POST", "/q/{token}"),
+    ("GET", "/q/{token}/thanks"),
+    ("GET", "/s/{token}/survey"),
+    ("POST", "/s/{token}/survey"),
+    ("GET", "/q/o/{code}"),
+    ("POST", "/q/o/{code}"),
+    # Unsubscribe links in marketing mail (notify/public_pages.py): the signed token in the
+    # path names the customer and purpose; POST is also the RFC 8058 one-click.
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
+    # SMS providers' delivery reports and replies (notify/api.py): the configured secret
+    # token in the path authenticates them (constant-time compare; empty turns them off).
+    ("POST", "/api/v1/public/sms/aliyun/{token}/report"),
+    ("POST", "/api/v1/public/sms/aliyun/{token}/reply"),
+    ("POST", "/api/v1/public/sms/tencent/{token}/status"),
+    ("POST", "/api/v1/public/sms/tencent/{token}/reply"),
 }
 
 
@@ -96,7 +115,8 @@ MATRIX: list[tuple[str, str, Permission, dict[str, Any] | None]] = [
         Permission.user_manage,
         {"username": "m{n}", "display_name": "m", "role": "agent", "password": "longenough1"},
     ),
-    ("GET", "/api/v1/outbox", Permission.user_manage, None),
+    ("GET", "/api/v1/outbox", Permission.notify_read, None),
+    ("GET", "/api/v1/webhooks", Permission.notify_manage, None),
     ("GET", "/api/v1/analytics/kpis", Permission.analytics_read, None),
     ("GET", "/api/v1/training/courses", Permission.team_performance, None),
     (
@@ -104,6 +124,14 @@ MATRIX: list[tuple[str, str, Permission, dict[str, Any] | None]] = [
         "/api/v1/training/courses",
         Permission.training_manage,
         {"title": "矩阵培训{n}", "topic": "culture", "mode": "online", "planned_on": "2026-10-15"},
+    ),
+    ("GET", "/api/v1/surveys/results", Permission.surveys_read, None),
+    ("GET", "/api/v1/surveys/policy", Permission.surveys_manage, None),
+    (
+        "POST",
+        "/api/v1/surveys/responses",
+        Permission.surveys_enter,
+        {"template": "relationship", "channel": "phone", "answers": {"nps": 9}},
     ),
 ]
 

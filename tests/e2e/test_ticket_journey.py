@@ -1,6 +1,7 @@
 """An agent's complaint in a real browser: from the waybill on the customer's page open a
-ticket, take it, reply, resolve; the customer is not satisfied, it reopens, is resolved
-again and closed, and the return visit appears in the due list."""
+ticket, take it, reply, resolve; the customer says on the phone they are not satisfied, the
+agent types the answer into the survey (which opens its follow-up ticket), the ticket is
+closed and the return visit appears in the due list."""
 
 from __future__ import annotations
 
@@ -49,14 +50,18 @@ def test_complaint_until_the_customer_is_satisfied(live_server: str, browser: An
     page.get_by_label("处理结果").fill("加急派送")
     page.get_by_label("根本原因").fill("中转站积压")
     page.get_by_role("button", name="解决").click()
-    expect(page.locator("#satisfaction-form")).to_be_visible()
-    page.get_by_label(re.compile("客户是否满意")).select_option("2")
-    page.get_by_label("客户原话").fill("还没收到")
-    page.get_by_role("button", name="记录回访结果").click()
-    expect(page.locator("#timeline")).to_contain_text("客户不满意：已重新打开")
-    page.get_by_role("button", name="解决").click()
-    page.get_by_label(re.compile("客户是否满意")).select_option("5")
-    page.get_by_role("button", name="记录回访结果").click()
+    ticket_url = page.url
+    # The customer's answer on the phone goes into the satisfaction survey.
+    page.get_by_role("link", name="录入客户的问卷回答（电话 / 纸质）").click()
+    page.get_by_label(re.compile("总体而言")).select_option("3")
+    page.get_by_label(re.compile("推荐我们")).select_option("2")
+    page.get_by_label(re.compile("主要原因")).fill("还没收到")
+    page.get_by_role("button", name="保存回答").click()
+    # A detractor: the survey opened its follow-up ticket; this one stays resolved.
+    expect(page.locator("#r-follow-up")).to_contain_text("回访工单")
+    page.goto(ticket_url)
+    expect(page.locator("#ticket-satisfaction strong")).to_have_text("3")
+    expect(page.locator("#timeline")).to_contain_text("客户不满意")
     _shot(page, "ticket-detail")
     page.get_by_role("button", name="关闭").click()
     expect(page.locator("h1")).to_contain_text("已关闭")

@@ -346,8 +346,8 @@ METRICS: dict[Metric, MetricInfo] = {
             "tickets",
             "up",
             N_(
-                "Mean satisfaction score (1–5) the customers gave on tickets resolved in the "
-                "period."
+                "Mean satisfaction score (1–10, the survey's CSAT) the customers gave on tickets "
+                "resolved in the period."
             ),
         ),
         MetricInfo(

@@ -116,17 +116,17 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         S.satisfaction_mean,
-        N_("Satisfaction (1–5)"),
+        N_("Satisfaction (1–10)"),
         "score",
         "up",
-        N_("Mean satisfaction score (1–5) the customers gave on the tickets handled."),
+        N_("Mean satisfaction score (1–10) the customers gave on the tickets handled."),
     ),
     Column(
         S.csat_share,
-        N_("CSAT (4–5)"),
+        N_("CSAT (8–10)"),
         "rate",
         "up",
-        N_("Share of the satisfaction answers on the tickets handled that were 4 or 5."),
+        N_("Share of the satisfaction answers on the tickets handled that were 8 to 10."),
     ),
     Column(
         S.claim_cost_fen,
@@ -193,7 +193,7 @@ b AS (
            CASE WHEN br.ticket_id IS NULL THEN 1 ELSE 0 END AS attained,
            CASE WHEN t.reopened > 0 THEN 1 ELSE 0 END AS was_reopened,
            t.satisfaction AS score,
-           CASE WHEN t.satisfaction >= 4 THEN 1
+           CASE WHEN t.satisfaction >= 8 THEN 1
                 WHEN t.satisfaction IS NOT NULL THEN 0 END AS satisfied,
            COALESCE(c.claims, 0) AS claims,
            COALESCE(c.cost, 0) AS cost
@@ -606,7 +606,7 @@ def agent_trend(
 
 
 def display(column: Column, line: Line, lang: str) -> str:
-    """A scorecard cell as shown: counts, minutes, hours, %, 1–5 score, yuan, attended /
+    """A scorecard cell as shown: counts, minutes, hours, %, 1–10 score, yuan, attended /
     planned, points; a dash where nothing was measured."""
     if column.unit == "training":
         t = line.training

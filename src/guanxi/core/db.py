@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Engine, MetaData, Select, Table, create_engine, event, text
+from sqlalchemy import (
+    Dialect,
+    Engine,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -90,6 +100,31 @@ def write_transaction(session: Session) -> Iterator[Session]:
     with session.begin():
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         yield session
+
+
+def align_sequences(session: Session, tables: Sequence[str] | None = None) -> None:
+    """PostgreSQL: move each table's ``id`` sequence past the rows written with explicit
+    ids (COPY and bulk loads of the demo do not advance it), so the next row inserted
+    through a service gets a fresh id. ``tables``: every table with an integer ``id``
+    primary key by default. Nothing to do on SQLite (its ids follow the maximum)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = tables or [
+        t.name
+        for t in Base.metadata.sorted_tables
+        if "id" in t.c
+        and t.c.id.primary_key
+        and t.c.id.autoincrement in (True, "auto")
+        and isinstance(t.c.id.type, Integer)
+    ]
+    with write_transaction(session):
+        for name in names:
+            session.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608
+                    f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {name}), 1))"
+                )
+            )
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -481,6 +481,7 @@ def template_environment() -> Environment:
         "notify",
         "analytics",
         "training",
+        "loyalty",
     ):
         path = root / domain / "templates"
         if path.is_dir():

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from guanxi.core.ids import PathId, QueryId
-from guanxi.customers import queries, service
+from guanxi.customers import consent_api, queries, service
 from guanxi.customers.enums import CustomerKind, CustomerStatus, LifecycleStage, SourceChannel
 from guanxi.customers.schemas import (
     CustomerCreate,
@@ -121,3 +121,7 @@ def reveal(
     """Show one personal field in clear; the reveal is written to the audit log."""
     values = service.reveal(session, customer_id=customer_id, field=body.field, actor=user)
     return RevealRead(field=body.field, values=values)
+
+
+# The consents (customers/consent_api.py) live under the same prefix.
+router.include_router(consent_api.router)

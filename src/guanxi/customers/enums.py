@@ -97,6 +97,11 @@ LABELS: dict[str, str] = {
     "merged": N_("Merged"),
     "mobile": N_("Mobile"),
     "landline": N_("Landline"),
+    # consent purposes (customers/consent.py)
+    "marketing_sms": N_("Marketing by SMS"),
+    "marketing_email": N_("Marketing by e-mail"),
+    "survey": N_("Satisfaction surveys"),
+    "cross_border": N_("Transfer abroad"),
 }
 
 
@@ -131,6 +136,9 @@ FIELD_LABELS: dict[str, str] = {
     "fee_fen": N_("Fee (fen)"),
     "username": N_("User name"),
     "role": N_("Role"),
+    "language": N_("Language"),
+    "purpose": N_("Purpose"),
+    "granted": N_("Granted"),
 }
 # Fields whose values are codes of a fixed list (shown translated in the history).
-CODED_FIELDS = {"kind", "source", "lifecycle_stage", "status", "role", "field"}
+CODED_FIELDS = {"kind", "source", "lifecycle_stage", "status", "role", "field", "purpose"}

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from guanxi.core import clock
@@ -56,6 +66,8 @@ class Customer(Base):
     region: Mapped[str | None] = mapped_column(String(50))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     birthday: Mapped[date | None] = mapped_column(Date)
+    # The language the customer is written to in (zh_CN / en); None: the default language.
+    language: Mapped[str | None] = mapped_column(String(5))
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="new")
     credit_rating: Mapped[str | None] = mapped_column(String(4))
     notes: Mapped[str | None] = mapped_column(Text)
@@ -157,3 +169,40 @@ class SearchToken(Base):
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class CustomerConsentEvent(Base):
+    """One consent given or withdrawn (PIPL: who agreed to what, when, on which notice, on
+    which legal basis, through which channel). Append-only: the evidence of every change;
+    the current state is in :class:`CustomerConsent`."""
+
+    __tablename__ = "customer_consent_event"
+    __table_args__ = (Index("ix_customer_consent_event_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    legal_basis: Mapped[str] = mapped_column(String(20), default="consent")
+    notice_version: Mapped[str | None] = mapped_column(String(30))
+    # web / api / agent / import / sms_reply / email_link / demo
+    source: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class CustomerConsent(Base):
+    """A customer's current consent for one purpose: the latest event, kept as a row so
+    audience filters are one indexed join (``consent.allowed_customers``)."""
+
+    __tablename__ = "customer_consent"
+    __table_args__ = (Index("ix_customer_consent_purpose", "purpose", "granted", "customer_id"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    purpose: Mapped[str] = mapped_column(String(20), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from guanxi.core.errors import Conflict, FieldError, ValidationFailed
 from guanxi.core.ids import PathId
 from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
-from guanxi.customers import queries, service
+from guanxi.customers import consent_pages, queries, service
 from guanxi.customers.enums import (
     CreditRating,
     CustomerKind,
@@ -307,3 +307,7 @@ def reveal(
     body = RevealRequest(field=field)
     values = service.reveal(session, customer_id=customer_id, field=body.field, actor=user)
     return render(request, "customers/_revealed.html", values=values)
+
+
+# The consent panel of the 360 view (customers/consent_pages.py).
+router.include_router(consent_pages.router)

@@ -8,7 +8,7 @@ part of a Chinese or English name (bigram index, confirmed by a substring check)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -349,3 +349,72 @@ def read_customer(session: Session, *, customer_id: int, viewer: User) -> Custom
     if row.owner_id is not None:
         view.owner = _OWNER.first(session, {"owner_id": row.owner_id})
     return to_read(view)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ContactPoints:
+    """Where a customer is reached, decrypted: for rendering and sending only (never log).
+
+    ``mobile`` is the first mobile number of the customer (or of its primary contact
+    person, for an organisation without one of its own), ``email`` likewise; ``language``
+    is the customer's (zh_CN when not set).
+    """
+
+    name: str
+    mobile: str | None
+    email: str | None
+    language: str
+
+
+# Customer ids per IN list (bound parameters stay well under SQLite's limit).
+_CONTACT_CHUNK = 900
+
+
+def contact_points(session: Session, customer_ids: Sequence[int]) -> dict[int, ContactPoints]:
+    """The contact points of the given customers (unknown ids are left out)."""
+    ids = sorted(set(customer_ids))
+    c = cipher()
+    out: dict[int, ContactPoints] = {}
+    for i in range(0, len(ids), _CONTACT_CHUNK):
+        chunk = ids[i : i + _CONTACT_CHUNK]
+        mobiles: dict[int, str] = {}
+        for cid, phone in session.execute(
+            select(CustomerPhone.customer_id, CustomerPhone.phone_enc)
+            .where(CustomerPhone.customer_id.in_(chunk), CustomerPhone.kind == "mobile")
+            .order_by(CustomerPhone.customer_id, CustomerPhone.position)
+        ):
+            if cid not in mobiles:
+                mobiles[cid] = phone
+        people = session.execute(
+            select(Customer.id, Customer.name, Customer.email_enc, Customer.language).where(
+                Customer.id.in_(chunk)
+            )
+        ).all()
+        lacking = [cid for cid, _n, email, _l in people if cid not in mobiles or not email]
+        contact_phone: dict[int, str] = {}
+        contact_email: dict[int, str] = {}
+        if lacking:
+            for cid, phone_enc, email_enc in session.execute(
+                select(ContactPerson.customer_id, ContactPerson.phone_enc, ContactPerson.email_enc)
+                .where(ContactPerson.customer_id.in_(lacking))
+                .order_by(
+                    ContactPerson.customer_id,
+                    ContactPerson.is_primary.desc(),
+                    ContactPerson.position,
+                )
+            ):
+                if phone_enc and cid not in contact_phone:
+                    number = c.decrypt("phone", phone_enc)
+                    if validation.phone_kind(number) == "mobile":
+                        contact_phone[cid] = number
+                if email_enc and cid not in contact_email:
+                    contact_email[cid] = c.decrypt("email", email_enc)
+        for cid, name, own_email, language in people:
+            enc = mobiles.get(cid)
+            out[cid] = ContactPoints(
+                name=name,
+                mobile=c.decrypt("phone", enc) if enc else contact_phone.get(cid),
+                email=c.decrypt("email", own_email) if own_email else contact_email.get(cid),
+                language=language or "zh_CN",
+            )
+    return out

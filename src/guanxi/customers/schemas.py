@@ -7,7 +7,7 @@ value is a 422 naming the field before any service code runs.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -121,6 +121,8 @@ class _CustomerFields(BaseModel):
     birthday: Birthday | None = None
     credit_rating: CreditRating | None = None
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    # The language messages to the customer are written in (None: the default, zh_CN).
+    language: Literal["zh_CN", "en"] | None = None
 
 
 class CustomerCreate(_CustomerFields):
@@ -237,6 +239,7 @@ class CustomerRead(CustomerSummary):
     birthday: date | None
     credit_rating: CreditRating | None
     notes: str | None
+    language: str | None = None
     updated_at: datetime
     archived_at: datetime | None
     version: int
@@ -261,3 +264,48 @@ class RevealRead(BaseModel):
 
     field: str
     values: list[str]
+
+
+class ConsentRead(BaseModel):
+    """A customer's standing for one purpose: ``granted`` true / false, or null when never
+    asked; ``allowed`` says whether that permits contact."""
+
+    purpose: str
+    granted: bool | None
+    allowed: bool
+    source: str | None
+    updated_at: datetime | None
+
+
+class ConsentEventRead(BaseModel):
+    """One consent given or withdrawn (the evidence)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    purpose: str
+    granted: bool
+    legal_basis: str
+    notice_version: str | None
+    source: str
+    actor_name: str
+    at: datetime
+
+
+class ConsentsRead(BaseModel):
+    """The customer's consents: the standing per purpose and the history, newest first."""
+
+    items: list[ConsentRead]
+    history: list[ConsentEventRead]
+
+
+class ConsentUpdate(BaseModel):
+    """One consent given or withdrawn (``PUT /api/v1/customers/{id}/consents``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    purpose: Literal["marketing_sms", "marketing_email", "survey", "third_party", "cross_border"]
+    granted: bool
+    source: Literal["web", "api", "agent", "import"] = "api"
+    legal_basis: Literal["consent", "contract", "legal_obligation"] = "consent"
+    notice_version: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] | None
+    ) = None

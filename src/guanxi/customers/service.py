@@ -136,6 +136,7 @@ def to_read(customer: Customer) -> CustomerRead:
         birthday=customer.birthday,
         credit_rating=customer.credit_rating,
         notes=customer.notes,
+        language=customer.language,
         updated_at=customer.updated_at,
         archived_at=customer.archived_at,
         version=customer.version,
@@ -178,6 +179,7 @@ def snapshot(customer: Customer) -> dict[str, Any]:
         "lifecycle_stage": customer.lifecycle_stage,
         "credit_rating": customer.credit_rating,
         "notes": customer.notes,
+        "language": customer.language,
         "status": customer.status,
     }
 
@@ -335,6 +337,7 @@ def create_customer(
                 if customer_in.credit_rating
                 else None,
                 notes=customer_in.notes,
+                language=customer_in.language,
                 status=CustomerStatus.active.value,
                 created_at=now,
                 updated_at=now,
@@ -386,7 +389,15 @@ def update_customer(
             _check_identifier_kind(kind, customer_in, customer)
             if "external_id" in fields and customer_in.external_id != customer.external_id:
                 _check_external_id(session, customer_in.external_id)
-            for name in ("name", "external_id", "industry", "region", "birthday", "notes"):
+            for name in (
+                "name",
+                "external_id",
+                "industry",
+                "region",
+                "birthday",
+                "notes",
+                "language",
+            ):
                 if name in fields:
                     setattr(customer, name, getattr(customer_in, name))
             for name in ("kind", "source", "lifecycle_stage", "credit_rating"):

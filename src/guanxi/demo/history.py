@@ -390,7 +390,7 @@ class _Tickets:
     is_major: np.ndarray
     is_repeat: np.ndarray
     moments: dict[str, np.ndarray]  # step -> datetime64[us] (NaT: no such step)
-    score: np.ndarray  # satisfaction given (0: none)
+    score: np.ndarray  # satisfaction given, 1-10 (0: none)
     resolution: np.ndarray
     root_cause: np.ndarray
     breach_fr: np.ndarray  # due moment of a recorded first-response breach (NaT: none)
@@ -597,6 +597,10 @@ def draft_tickets(
             np.where(u_score < 0.12, 3, np.where(u_score < 0.45, 4, 5)),
         ),
     )
+    # On the survey's 1-10 CSAT scale: each 1-5 level splits into two scores (the low or
+    # high one by a digit of the same draw, so the random stream is unchanged); an
+    # unsatisfied answer is 1-4, a satisfied one 5-10.
+    score = 2 * score - (np.floor(u_score * 1e6) % 2).astype(score.dtype)
     answered = np.where(unsatisfied, m["unsatisfied"] <= now, m["answer"] <= now)
     score = np.where(answered, score, 0)
 

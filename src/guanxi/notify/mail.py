@@ -32,6 +32,8 @@ class Mail:
     subject: str
     body: str
     date: datetime
+    # Extra headers (List-Unsubscribe on marketing mail); names and values on one line.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class MailConnection(Protocol):
@@ -78,6 +80,8 @@ def build_message(mail: Mail, *, sender: str) -> EmailMessage:
     domain = _domain_of(sender)
     digest = hashlib.sha256(mail.key.encode("utf-8")).hexdigest()[:32]
     msg["Message-ID"] = f"<{digest}.outbox@{domain}>"
+    for name, value in mail.headers:
+        msg[name] = value
     msg.set_content(mail.body)
     return msg
 

@@ -1,4 +1,6 @@
-"""The in-app inbox: a user's notifications, newest first; opening one marks it read."""
+"""Pages of the notify domain: the in-app inbox (every signed-in user), the outbound
+channels' administration (``admin_pages``) and the public unsubscribe page
+(``public_pages``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from guanxi.core.ids import PathId
-from guanxi.notify import service
+from guanxi.notify import admin_pages, public_pages, service
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.web.render import render
@@ -30,3 +32,7 @@ def open_notification(notification_id: PathId, session: SessionDep, user: Anyone
     """Mark read and go where it points."""
     link = service.mark_read(session, notification_id=notification_id, user_id=user.id)
     return RedirectResponse(link or "/inbox", status_code=303)
+
+
+router.include_router(admin_pages.router)
+router.include_router(public_pages.router)

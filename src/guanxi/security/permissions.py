@@ -44,6 +44,26 @@ class Permission(StrEnum):
     training_manage = "training.manage"
     shipment_read = "shipment.read"
     shipment_write = "shipment.write"
+    # Satisfaction surveys: results and the customers' answers; templates, the survey
+    # policy and outlet QR codes; agent entry of answers given on paper or the phone.
+    surveys_read = "surveys.read"
+    surveys_manage = "surveys.manage"
+    surveys_enter = "surveys.enter"
+    # Outbound channels: see the outbox and deliveries (supervisors, compliance); manage
+    # them -- retry / cancel, SMS templates, webhooks, quiet hours (administrators).
+    notify_read = "notify.read"
+    notify_manage = "notify.manage"
+    # Customer-care automation: see the rules, their previews and runs; write the rules,
+    # switch them on and off, set the care policy (frequency cap, send time).
+    care_read = "care.read"
+    care_manage = "care.manage"
+    # Loyalty: members, points and coupons (read); the policy, coupon templates and issue
+    # to segments (manage); manual points corrections and voiding coupons (adjust);
+    # spending a customer's points and redeeming coupons at the counter (redeem).
+    loyalty_read = "loyalty.read"
+    loyalty_manage = "loyalty.manage"
+    loyalty_adjust = "loyalty.adjust"
+    loyalty_redeem = "loyalty.redeem"
     audit_read = "audit.read"
     user_read = "user.read"
     user_manage = "user.manage"
@@ -88,6 +108,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.shipment_write,
             P.audit_read,
             P.user_read,
+            P.notify_read,
+            P.surveys_read,
+            P.surveys_manage,
+            P.surveys_enter,
+            P.care_read,
+            P.care_manage,
+            P.loyalty_read,
+            P.loyalty_manage,
+            P.loyalty_adjust,
+            P.loyalty_redeem,
         }
     ),
     # Customer service on the phone must read the number back to confirm identity.
@@ -103,11 +133,27 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.analytics_portrait,
             P.shipment_read,
             P.shipment_write,
+            # Agents enter the survey answers customers give on the phone or on paper (and
+            # see the answers of the customers they serve in the 360 view).
+            P.surveys_enter,
+            # Members' points and coupons on the phone: look them up, spend points and
+            # redeem coupons for the caller (corrections are a supervisor's).
+            P.loyalty_read,
+            P.loyalty_redeem,
         }
     ),
-    # Sales see basic information only: no reveal of identifiers.
+    # Sales see basic information only: no reveal of identifiers. Account managers enter
+    # the survey answers collected on visits.
     Role.sales: frozenset(
-        {P.customer_read, P.customer_write, P.shipment_read, P.analytics_portrait}
+        {
+            P.customer_read,
+            P.customer_write,
+            P.shipment_read,
+            P.analytics_portrait,
+            P.surveys_enter,
+            # Their own customers' tier, points and coupons (member list: their book only).
+            P.loyalty_read,
+        }
     ),
     Role.analyst: frozenset(
         {
@@ -119,10 +165,27 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.analytics_portrait,
             P.analytics_manage,
             P.team_performance,
+            P.surveys_read,
+            # Audience sizes and run figures of the care rules (campaign planning).
+            P.care_read,
+            # The tier report and the points liability.
+            P.loyalty_read,
         }
     ),
+    # Compliance auditors check consent evidence and what was sent to whom, and when.
     Role.auditor: frozenset(
-        {P.customer_read, P.customer_read_all, P.shipment_read, P.audit_read, P.user_read}
+        {
+            P.customer_read,
+            P.customer_read_all,
+            P.shipment_read,
+            P.audit_read,
+            P.user_read,
+            P.notify_read,
+            # What care messages go to whom, under which consent.
+            P.care_read,
+            # Points and coupons: a ledger of value owed to customers.
+            P.loyalty_read,
+        }
     ),
 }
 

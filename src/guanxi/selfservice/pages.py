@@ -48,11 +48,6 @@ PROOF_COOKIE = "guanxi_track"
 
 PROOF_EXPIRED = N_("Your lookup has expired. Please look up the waybill again.")
 TICKET_CLOSED = N_("This request is closed. To raise something new, look up the waybill again.")
-ALREADY_RATED = N_("You have already answered. Thank you.")
-NOT_RESOLVED = N_("You can rate how we handled it once your request is resolved.")
-REOPEN_WINDOW = N_(
-    "This request was closed too long ago to reopen. To raise it again, look up the waybill."
-)
 # Field errors in the customer's words (the generic API wording is for developers).
 FIELD_MESSAGES = {
     "waybill_no": N_("Enter the waybill number (6 to 40 letters and digits)"),
@@ -61,7 +56,6 @@ FIELD_MESSAGES = {
     "type": N_("Choose what you need"),
     "category": N_("Choose a category from the list"),
     "message": N_("Write a message (up to 5000 characters)"),
-    "score": N_("Choose a score from 1 to 5"),
 }
 # Where a ticket stands, as the customer reads it.
 STATUS_TEXT = {
@@ -361,7 +355,7 @@ def ticket_page(
     lang: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The customer's private page of one ticket: where it stands, the replies, a message
-    box and, once resolved, the satisfaction check."""
+    box and, once resolved, the link to the satisfaction survey (surveys/public.py)."""
     remember = _choose_language(request, lang)
     return _ticket_page(request, session, token, filed=filed, remember=remember)
 
@@ -392,28 +386,3 @@ def post_message(
     except Conflict:
         return _ticket_page(request, session, token, 409, error=_message(request, TICKET_CLOSED))
     return RedirectResponse(f"/s/{token}#replies", status_code=303)
-
-
-@router.post("/s/{token}/satisfaction", response_class=HTMLResponse)
-def post_satisfaction(
-    token: str,
-    request: Request,
-    session: SessionDep,
-    score: Annotated[str, Form(max_length=5)] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    """Answer the satisfaction check (1-5); 1 or 2 reopens the ticket."""
-    if service.ticket_by_token(session, token) is None:
-        return _render(request, "selfservice/not_found.html", 404)
-    if score not in {"1", "2", "3", "4", "5"}:
-        errors = {"score": _message(request, FIELD_MESSAGES["score"])}
-        return _ticket_page(request, session, token, 422, errors=errors)
-    try:
-        service.rate(session, token=token, score=int(score), comment=comment.strip() or None)
-    except Conflict as exc:
-        text = {
-            "ticket_reopen_window": REOPEN_WINDOW,
-            "selfservice_not_resolved": NOT_RESOLVED,
-        }.get(exc.message, ALREADY_RATED)
-        return _ticket_page(request, session, token, 409, error=_message(request, text))
-    return RedirectResponse(f"/s/{token}", status_code=303)

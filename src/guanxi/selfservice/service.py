@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +40,10 @@ from guanxi.audit.service import Actor
 from guanxi.config import Settings, get_settings
 from guanxi.core import i18n
 from guanxi.core.db import write_transaction
-from guanxi.core.errors import Conflict, NotFound
+from guanxi.core.errors import NotFound
 from guanxi.core.i18n import N_
 from guanxi.customers.models import Customer, CustomerPhone
 from guanxi.notify.outbox import queue_email
-from guanxi.notify.service import notify
 from guanxi.security.crypto import cipher
 from guanxi.selfservice.schemas import (
     PublicReply,
@@ -59,7 +59,7 @@ from guanxi.tickets import service as tickets_service
 from guanxi.tickets.enums import DONE, TicketChannel, TicketStatus, TicketType
 from guanxi.tickets.models import Ticket, TicketEvent
 from guanxi.tickets.schemas import TicketCreate
-from guanxi.tickets.service import create_ticket, events_of, record_satisfaction
+from guanxi.tickets.service import create_ticket, events_of
 
 # Who acted, in the audit log and on the ticket's timeline, when the customer did it.
 CUSTOMER = Actor(None, "self-service")
@@ -302,10 +302,11 @@ FILED_BODY = N_(
 RESOLVED_SUBJECT = N_("Your request #{id} has been resolved")
 RESOLVED_BODY = N_(
     "Hello,\n\nyour request #{id} about waybill {waybill} has been resolved.\n\n{reply}"
-    "Are you satisfied with how we handled it? Answer from 1 to 5, or write to us, on this "
-    "private page (keep the link to yourself):\n\n{link}\n"
+    "{survey}Read it again, or write to us, on this private page (keep the link to "
+    "yourself):\n\n{link}\n"
 )
 RESOLVED_REPLY = N_("Our reply:\n{text}\n\n")
+RESOLVED_SURVEY = N_("How did we do? Please answer our one-minute survey:\n\n{url}\n\n")
 
 
 def _bilingual(message: str, sep: str = "\n——\n\n", /, **params: Any) -> str:
@@ -379,17 +380,6 @@ def _bilingual_subject(message: str, **params: Any) -> str:
 # --------------------------------------------------------------------------- the private page
 
 
-def _answered(events: list[TicketEvent]) -> bool:
-    """Whether the satisfaction check was answered since the last resolution."""
-    answered = False
-    for event in events:
-        if event.action == "resolve":
-            answered = False
-        elif event.action in ("satisfaction", "unsatisfied"):
-            answered = True
-    return answered
-
-
 def _is_reply(event: TicketEvent) -> bool:
     return not event.internal and bool(event.note)
 
@@ -416,7 +406,7 @@ def view(session: Session, *, token: str) -> PublicTicketRead:
             if _is_reply(e)
         ],
         satisfaction=ticket.satisfaction,
-        may_rate=done and not _answered(events),
+        may_rate=done and _survey.is_open is not None and _survey.is_open(session, ticket.id),
         may_message=ticket.status != TicketStatus.closed.value,
     )
 
@@ -427,31 +417,6 @@ def add_message(session: Session, *, token: str, text: str) -> TicketEvent:
     return tickets_service.add_customer_message(
         session, ticket_id=ticket.id, text=text, actor=CUSTOMER
     )
-
-
-def rate(session: Session, *, token: str, score: int, comment: str | None = None) -> Ticket:
-    """The customer answers the satisfaction check (1-5) once per resolution; 1-2 reopens
-    the ticket (tickets.service.record_satisfaction) and tells its owner."""
-    ticket = _open(session, token)
-    if ticket.status not in {s.value for s in DONE}:
-        raise Conflict("selfservice_not_resolved", field="score")
-    if _answered(events_of(session, ticket.id)):
-        raise Conflict("selfservice_rated", field="score")
-    ticket = record_satisfaction(
-        session, ticket_id=ticket.id, score=score, actor=CUSTOMER, comment=comment
-    )
-    if ticket.status not in {s.value for s in DONE} and ticket.owner_id is not None:
-        with write_transaction(session):
-            notify(
-                session,
-                user_ids=[ticket.owner_id],
-                key=f"customer-unsatisfied:{ticket.id}:{ticket.reopened}",
-                kind="ticket_reopened",
-                subject=f"#{ticket.id} {ticket.subject}",
-                body=comment,
-                link=f"/tickets/{ticket.id}",
-            )
-    return ticket
 
 
 # --------------------------------------------------------------------------- resolution mail
@@ -470,14 +435,40 @@ def _answer_address(session: Session, ticket: Ticket) -> str | None:
     return cipher().decrypt("email", customer.email_enc)
 
 
+@dataclass
+class SurveyHooks:
+    """What the satisfaction survey (surveys/, wired in domains.py) offers this page:
+    ``invite(session, ticket, mailed)`` creates the resolved ticket's survey invitation and
+    returns its link for the resolution mail (``mailed``: that mail will go); ``is_open(
+    session, ticket_id)`` says whether the private page offers the survey."""
+
+    invite: Callable[[Session, Ticket, bool], str | None] | None = None
+    is_open: Callable[[Session, int], bool] | None = None
+
+
+_survey = SurveyHooks()
+
+
+def register_survey(
+    *,
+    invite: Callable[[Session, Ticket, bool], str | None],
+    is_open: Callable[[Session, int], bool],
+) -> None:
+    """Let the survey invite resolved tickets' customers through this page and its mail."""
+    _survey.invite = invite
+    _survey.is_open = is_open
+
+
 def mail_resolution(session: Session, ticket: Ticket) -> None:
-    """Resolved hook: mail the customer the reply and the private link for the satisfaction
-    check, once per resolution (the outbox key names the ticket and its reopen count).
+    """Resolved hook: invite the customer to the satisfaction survey, and mail them the
+    reply with the survey link and the private link, once per resolution (the outbox key
+    names the ticket and its reopen count).
 
     Goes to the customer's own e-mail address; the address typed into the filing form is
     used only for the confirmation mail (there is no column to keep it).
     """
     address = _answer_address(session, ticket)
+    survey_url = _survey.invite(session, ticket, address is not None) if _survey.invite else None
     if address is None:
         return
     link = links()
@@ -493,10 +484,12 @@ def mail_resolution(session: Session, ticket: Ticket) -> None:
         }
         zh_reply = i18n.gettext("zh_CN", RESOLVED_REPLY, text=reply) if reply else ""
         en_reply = i18n.gettext("en", RESOLVED_REPLY, text=reply) if reply else ""
+        zh_survey = i18n.gettext("zh_CN", RESOLVED_SURVEY, url=survey_url) if survey_url else ""
+        en_survey = i18n.gettext("en", RESOLVED_SURVEY, url=survey_url) if survey_url else ""
         body = (
-            i18n.gettext("zh_CN", RESOLVED_BODY, reply=zh_reply, **params)
+            i18n.gettext("zh_CN", RESOLVED_BODY, reply=zh_reply, survey=zh_survey, **params)
             + "\n——\n\n"
-            + i18n.gettext("en", RESOLVED_BODY, reply=en_reply, **params)
+            + i18n.gettext("en", RESOLVED_BODY, reply=en_reply, survey=en_survey, **params)
         )
         queue_email(
             session,

@@ -136,7 +136,8 @@ def act(
 def satisfaction(
     ticket_id: PathId, body: SatisfactionIn, request: Request, session: SessionDep, user: Worker
 ) -> TicketRead:
-    """Record the customer's satisfaction (1-5); 1-2 reopens the ticket."""
+    """Record the customer's satisfaction (1-10) told by another channel (an IVR); the
+    ticket stays resolved. Survey answers write it themselves (surveys/)."""
     service.record_satisfaction(
         session, ticket_id=ticket_id, score=body.score, actor=user, comment=body.comment
     )

@@ -178,8 +178,9 @@ LABELS: dict[str, str] = {
     "create": N_("Ticket opened"),
     "take": N_("Taken"),
     "hand_over": N_("Handed over"),
-    "satisfaction": N_("Customer satisfied"),
-    "unsatisfied": N_("Customer not satisfied: reopened"),
+    # The survey's CSAT answer (1-10); 4 or lower is "not satisfied" (surveys/).
+    "satisfaction": N_("Satisfaction answered"),
+    "unsatisfied": N_("Customer not satisfied"),
     "customer_message": N_("Message from the customer"),
     "least_loaded": N_("Fewest open tickets"),
     "round_robin": N_("Round-robin"),

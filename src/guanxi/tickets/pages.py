@@ -337,22 +337,10 @@ async def act(ticket_id: PathId, request: Request, session: SessionDep, user: Wo
 
 
 @router.post("/tickets/{ticket_id}/satisfaction", response_class=HTMLResponse)
-async def satisfaction(
-    ticket_id: PathId, request: Request, session: SessionDep, user: Worker
-) -> Response:
-    """The customer's satisfaction as told on the phone; a low score reopens the ticket."""
-    form = await request.form()
-    try:
-        score = int(str(form.get("score") or "0"))
-        comment = str(form.get("comment") or "").strip()[:2000] or None
-        service.record_satisfaction(
-            session, ticket_id=ticket_id, score=score, actor=user, comment=comment
-        )
-    except ValueError:
-        return _back(ticket_id, Conflict("ticket_score"))
-    except (Conflict, ValidationFailed) as exc:
-        return _back(ticket_id, exc)
-    return _back(ticket_id)
+async def satisfaction(ticket_id: PathId, user: Worker) -> Response:
+    """The customer's satisfaction as told on the phone is typed into the survey now
+    (surveys/): an old form posting here is sent there."""
+    return RedirectResponse(f"/surveys/enter?ticket_id={ticket_id}", status_code=303)
 
 
 @router.post("/tickets/{ticket_id}/hand-over", response_class=HTMLResponse)

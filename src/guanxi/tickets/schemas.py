@@ -56,11 +56,12 @@ class TicketActionIn(BaseModel):
 
 
 class SatisfactionIn(BaseModel):
-    """The customer's answer to "are you satisfied with how we handled it?" (1-5)."""
+    """The customer's answer to "are you satisfied with how we handled it?" (1-10, the
+    survey's CSAT scale)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    score: Annotated[int, Field(ge=1, le=5)]
+    score: Annotated[int, Field(ge=1, le=10)]
     comment: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 

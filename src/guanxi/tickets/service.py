@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 
 # The reopen and repeat windows, the priority matrix and the SLA targets are the
 # administrator's policy (tickets/desk.py).
-# Satisfaction answers at or below this reopen the ticket: re-process until satisfied.
-UNSATISFIED_AT_MOST = 2
+# Satisfaction (1-10, from the survey) at or below this is recorded as "not satisfied"
+# on the timeline; the survey's detractor follow-up ticket takes it from there.
+UNSATISFIED_AT_MOST = 4
 # A closed complaint gets a return visit (回访) this many working days later (the manuals'
 # tracking cycle is 3-7 working days).
 RETURN_VISIT_WORKDAYS = 3
@@ -79,6 +80,48 @@ def register_resolved_hook(hook: ResolvedHook) -> None:
     """Run ``hook`` after every resolution (surveys, notifications)."""
     if hook not in _resolved_hooks:
         _resolved_hooks.append(hook)
+
+
+# Called after a ticket is closed (committed): thanks after a complaint (care/) registers
+# here. Each receives (session, ticket).
+_closed_hooks: list[ResolvedHook] = []
+
+
+def register_closed_hook(hook: ResolvedHook) -> None:
+    """Run ``hook`` after every closing (care messages)."""
+    if hook not in _closed_hooks:
+        _closed_hooks.append(hook)
+
+
+# Asked when a ticket is created for a customer: a hook returning a mark (e.g. loyalty's
+# "会员优先" for members whose tier grants priority service) lifts the ticket to at least
+# high priority and puts the mark among its tags. Each receives (session, customer_id).
+PriorityHook = Callable[[Session, int], str | None]
+_priority_hooks: list[PriorityHook] = []
+
+
+def register_priority_hook(hook: PriorityHook) -> None:
+    """Let ``hook`` lift new tickets of some customers (loyalty's priority service)."""
+    if hook not in _priority_hooks:
+        _priority_hooks.append(hook)
+
+
+_PRIORITY_ORDER = [Priority.low, Priority.normal, Priority.high, Priority.urgent]
+
+
+def _lifted(
+    session: Session, customer_id: int | None, priority: Priority, tags: list[str]
+) -> tuple[Priority, list[str]]:
+    """The priority and tags after the priority hooks (at least high when one marks)."""
+    if customer_id is None:
+        return priority, tags
+    for hook in _priority_hooks:
+        mark = hook(session, customer_id)
+        if mark:
+            if _PRIORITY_ORDER.index(priority) < _PRIORITY_ORDER.index(Priority.high):
+                priority = Priority.high
+            tags = [*tags, mark]
+    return priority, tags
 
 
 def priority_for(
@@ -193,6 +236,12 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Ac
                 )
             region = region or shipment.dest_province
         now = clock.now()
+        priority, tags = _lifted(
+            session,
+            ticket_in.customer_id,
+            policy.priority(ticket_in.type, ticket_in.severity, ticket_in.channel),
+            list(ticket_in.tags),
+        )
         major = (
             ticket_in.severity is Severity.critical
             or ticket_in.channel is TicketChannel.regulator
@@ -211,9 +260,9 @@ def create_ticket(session: Session, *, ticket_in: TicketCreate, actor: User | Ac
             waybill_no=waybill,
             category=ticket_in.category,
             region=region,
-            tags=",".join(dict.fromkeys(ticket_in.tags)) or None,
+            tags=",".join(dict.fromkeys(tags)) or None,
             severity=ticket_in.severity.value,
-            priority=policy.priority(ticket_in.type, ticket_in.severity, ticket_in.channel).value,
+            priority=priority.value,
             subject=ticket_in.subject,
             description=ticket_in.description,
             status=TicketStatus.new.value,
@@ -455,6 +504,14 @@ def act(
             except Exception:
                 session.rollback()
                 log.exception("resolved hook %s failed for ticket %s", hook.__name__, ticket.id)
+    if action is TicketAction.close and ticket.status == TicketStatus.closed.value:
+        for hook in _closed_hooks:
+            # As above: the closing is committed whatever the hook does.
+            try:
+                hook(session, ticket)
+            except Exception:
+                session.rollback()
+                log.exception("closed hook %s failed for ticket %s", hook.__name__, ticket.id)
     return ticket
 
 
@@ -485,12 +542,12 @@ def record_satisfaction(
     actor: User | Actor,
     comment: str | None = None,
 ) -> Ticket:
-    """The customer's answer to the satisfaction check (given on the phone, or later by the
-    survey link). A low score reopens the ticket: re-process until the customer is
-    satisfied."""
-    if not 1 <= score <= 5:
+    """The customer's overall satisfaction with the ticket's handling, 1-10 (the CSAT
+    answer of the survey, surveys/responses.py). The ticket stays resolved: a low score
+    opens the survey's follow-up ticket instead of reopening this one."""
+    if not 1 <= score <= 10:
         raise ValidationFailed(
-            [FieldError(("score",), "ticket_score", "Choose a score from 1 to 5")]
+            [FieldError(("score",), "ticket_score", "Choose a score from 1 to 10")]
         )
     with write_transaction(session):
         ticket = get_ticket(session, ticket_id)
@@ -499,23 +556,10 @@ def record_satisfaction(
             raise Conflict("ticket_transition", field="score", status=current.value)
         now = clock.now()
         ticket.satisfaction = score
-        reopen = score <= UNSATISFIED_AT_MOST
-        if reopen:
-            days = load_policy(session).reopen_days
-            if (
-                current is TicketStatus.closed
-                and ticket.closed_at is not None
-                and now - ticket.closed_at > timedelta(days=days)
-            ):
-                raise Conflict("ticket_reopen_window", field="score", days=days)
-            ticket.status = TicketStatus.in_progress.value
-            ticket.reopened += 1
-            ticket.resolved_at = None
-            ticket.closed_at = None
         ticket.updated_at = now
         ticket.version += 1
         session.flush()
-        action = "unsatisfied" if reopen else "satisfaction"
+        action = "unsatisfied" if score <= UNSATISFIED_AT_MOST else "satisfaction"
         _event(session, ticket, action, current.value, actor, comment)
         _refresh_sla(session, ticket, now)
         record(

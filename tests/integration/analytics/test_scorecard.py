@@ -7,25 +7,25 @@ the JSON API and the CSV / XLSX export show the same numbers.
 Hand computation (minutes of first response, hours of resolution; tickets resolved in the
 period, local time):
 
-A, October: a1 (10, 2), a2 (30, 24; breached; reopened; 3), a3 (20, 4; claims 120 + 30
-yuan), a4 (40, 1.5; resolved 00:30 on 1 October Beijing = 30 September UTC; 4); a1 is 5.
+A, October: a1 (10, 2), a2 (30, 24; breached; reopened; 6), a3 (20, 4; claims 120 + 30
+yuan), a4 (40, 1.5; resolved 00:30 on 1 October Beijing = 30 September UTC; 8); a1 is 10.
   handled 4, first response median 25, resolution median (2 + 4) / 2 = 3, SLA 3/4,
-  reopen 1/4, satisfaction (5 + 3 + 4) / 3 = 4, CSAT 2/3, claim cost 15,000 fen (2).
-A, Q4: plus a6 in November (2, 0.5; 5): handled 5, first response median 20, resolution
-  median 2, SLA 4/5, reopen 1/5, satisfaction 17/4, CSAT 3/4, claims the same.
-B, October: b1 (5, 1; 4; its breach recorded after the cut-off does not count), b2 (no
-  first response, 24; 5): handled 2, first response 5 (of 1), resolution 12.5, SLA 1,
-  reopen 0, satisfaction 4.5, CSAT 1.
-B, Q4: plus b3 in November (15, 24; breached; reopened; 2): handled 3, first response 10,
-  resolution 24, SLA 2/3, reopen 1/3, satisfaction 11/3, CSAT 2/3.
-C, October: c1 (45, 12; 5; team T2) and x1 (30, 2; no team): handled 2, first response
-  37.5, resolution 7, SLA 1, reopen 0, satisfaction 5, CSAT 1.
+  reopen 1/4, satisfaction (10 + 6 + 8) / 3 = 8 (1–10), CSAT (>= 8) 2/3, claim cost 15,000 fen (2).
+A, Q4: plus a6 in November (2, 0.5; 10): handled 5, first response median 20, resolution
+  median 2, SLA 4/5, reopen 1/5, satisfaction 34/4, CSAT 3/4, claims the same.
+B, October: b1 (5, 1; 8; its breach recorded after the cut-off does not count), b2 (no
+  first response, 24; 10): handled 2, first response 5 (of 1), resolution 12.5, SLA 1,
+  reopen 0, satisfaction 9, CSAT 1.
+B, Q4: plus b3 in November (15, 24; breached; reopened; 4): handled 3, first response 10,
+  resolution 24, SLA 2/3, reopen 1/3, satisfaction 22/3, CSAT 2/3.
+C, October: c1 (45, 12; 10; team T2) and x1 (30, 2; no team): handled 2, first response
+  37.5, resolution 7, SLA 1, reopen 0, satisfaction 10, CSAT 1.
 Team T1, October: a1–a4, b1, b2: 6; first response median of 5, 10, 20, 30, 40 = 20;
   resolution median of 1, 1.5, 2, 4, 24, 24 = 3; SLA 5/6; reopen 1/6; satisfaction
-  21/5; CSAT 4/5; claims 15,000 fen.
+  42/5; CSAT 4/5; claims 15,000 fen.
 Team T1, Q4: plus a6 and b3: 8; first response median of 2, 5, 10, 15, 20, 30, 40 = 15;
   resolution median of 0.5, 1, 1.5, 2, 4, 24, 24, 24 = 3; SLA 6/8; reopen 2/8;
-  satisfaction 28/7 = 4; CSAT 5/7.
+  satisfaction 56/7 = 8; CSAT 5/7.
 Team T2, October: c1 and c2 (no owner; 50, 1): 2; first response 47.5; resolution 6.5.
 
 Training: k1 (15 Oct, T1): A 80, B 90. k2 (25 Oct, everyone): A 70, B absent, C attended
@@ -69,16 +69,16 @@ Q4 = date(2026, 10, 1)
 # (tickets handled, first response median, resolution median, SLA, reopen, satisfaction,
 #  CSAT, claim cost fen, claims) per (period, dimension, key).
 EXPECTED: dict[tuple[str, str, str], tuple[Any, ...]] = {
-    ("month", "agent", "A"): (4, 25.0, 3.0, 3 / 4, 1 / 4, 4.0, 2 / 3, 15_000, 2),
-    ("month", "agent", "B"): (2, 5.0, 12.5, 1.0, 0.0, 4.5, 1.0, 0, 0),
-    ("month", "agent", "C"): (2, 37.5, 7.0, 1.0, 0.0, 5.0, 1.0, 0, 0),
-    ("month", "team", "T1"): (6, 20.0, 3.0, 5 / 6, 1 / 6, 21 / 5, 4 / 5, 15_000, 2),
-    ("month", "team", "T2"): (2, 47.5, 6.5, 1.0, 0.0, 5.0, 1.0, 0, 0),
-    ("quarter", "agent", "A"): (5, 20.0, 2.0, 4 / 5, 1 / 5, 17 / 4, 3 / 4, 15_000, 2),
-    ("quarter", "agent", "B"): (3, 10.0, 24.0, 2 / 3, 1 / 3, 11 / 3, 2 / 3, 0, 0),
-    ("quarter", "agent", "C"): (2, 37.5, 7.0, 1.0, 0.0, 5.0, 1.0, 0, 0),
-    ("quarter", "team", "T1"): (8, 15.0, 3.0, 6 / 8, 2 / 8, 4.0, 5 / 7, 15_000, 2),
-    ("quarter", "team", "T2"): (2, 47.5, 6.5, 1.0, 0.0, 5.0, 1.0, 0, 0),
+    ("month", "agent", "A"): (4, 25.0, 3.0, 3 / 4, 1 / 4, 8.0, 2 / 3, 15_000, 2),
+    ("month", "agent", "B"): (2, 5.0, 12.5, 1.0, 0.0, 9.0, 1.0, 0, 0),
+    ("month", "agent", "C"): (2, 37.5, 7.0, 1.0, 0.0, 10.0, 1.0, 0, 0),
+    ("month", "team", "T1"): (6, 20.0, 3.0, 5 / 6, 1 / 6, 42 / 5, 4 / 5, 15_000, 2),
+    ("month", "team", "T2"): (2, 47.5, 6.5, 1.0, 0.0, 10.0, 1.0, 0, 0),
+    ("quarter", "agent", "A"): (5, 20.0, 2.0, 4 / 5, 1 / 5, 34 / 4, 3 / 4, 15_000, 2),
+    ("quarter", "agent", "B"): (3, 10.0, 24.0, 2 / 3, 1 / 3, 22 / 3, 2 / 3, 0, 0),
+    ("quarter", "agent", "C"): (2, 37.5, 7.0, 1.0, 0.0, 10.0, 1.0, 0, 0),
+    ("quarter", "team", "T1"): (8, 15.0, 3.0, 6 / 8, 2 / 8, 8.0, 5 / 7, 15_000, 2),
+    ("quarter", "team", "T2"): (2, 47.5, 6.5, 1.0, 0.0, 10.0, 1.0, 0, 0),
 }
 # (planned, attended, mean score)
 TRAINING: dict[tuple[str, str, str], tuple[int, int, float | None]] = {
@@ -145,7 +145,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 10, 1, 9, 0),
         first_response_at=local(2026, 10, 1, 9, 10),
         resolved_at=local(2026, 10, 1, 11, 0),
-        satisfaction=5,
+        satisfaction=10,
     )
     a2 = ticket(
         "A",
@@ -153,7 +153,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 10, 2, 9, 0),
         first_response_at=local(2026, 10, 2, 9, 30),
         resolved_at=local(2026, 10, 3, 9, 0),
-        satisfaction=3,
+        satisfaction=6,
         reopened=1,
     )
     a3 = ticket(
@@ -169,7 +169,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 9, 30, 23, 0),
         first_response_at=local(2026, 9, 30, 23, 40),
         resolved_at=local(2026, 10, 1, 0, 30),
-        satisfaction=4,
+        satisfaction=8,
     )
     ticket(
         "A",
@@ -177,7 +177,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 11, 3, 9, 0),
         first_response_at=local(2026, 11, 3, 9, 2),
         resolved_at=local(2026, 11, 3, 9, 30),
-        satisfaction=5,
+        satisfaction=10,
     )
     # Still open: not handled.
     ticket(
@@ -193,10 +193,10 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 10, 10, 9, 0),
         first_response_at=local(2026, 10, 10, 9, 5),
         resolved_at=local(2026, 10, 10, 10, 0),
-        satisfaction=4,
+        satisfaction=8,
     )
     ticket(
-        "B", "T1", local(2026, 10, 11, 9, 0), resolved_at=local(2026, 10, 12, 9, 0), satisfaction=5
+        "B", "T1", local(2026, 10, 11, 9, 0), resolved_at=local(2026, 10, 12, 9, 0), satisfaction=10
     )
     b3 = ticket(
         "B",
@@ -204,7 +204,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 11, 1, 9, 0),
         first_response_at=local(2026, 11, 1, 9, 15),
         resolved_at=local(2026, 11, 2, 9, 0),
-        satisfaction=2,
+        satisfaction=4,
         reopened=1,
     )
     # Resolved after the cut-off: not yet handled.
@@ -214,7 +214,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 11, 19, 9, 0),
         first_response_at=local(2026, 11, 19, 9, 1),
         resolved_at=local(2026, 11, 21, 9, 0),
-        satisfaction=5,
+        satisfaction=10,
     )
     ticket(
         "C",
@@ -222,7 +222,7 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
         local(2026, 10, 20, 9, 0),
         first_response_at=local(2026, 10, 20, 9, 45),
         resolved_at=local(2026, 10, 20, 21, 0),
-        satisfaction=5,
+        satisfaction=10,
     )
     ticket(
         None,
@@ -533,7 +533,7 @@ def test_the_scorecard_page_shows_the_figures(web: Any, world: dict[str, int]) -
         "resolution_median_h": "3.0 h",
         "sla_attainment": "75.0%",
         "reopen_rate": "25.0%",
-        "satisfaction_mean": "4.00",
+        "satisfaction_mean": "8.00",
         "csat_share": "66.7%",
         "claim_cost_fen": "¥150.00",
         "training": "2 / 2",
@@ -546,7 +546,7 @@ def test_the_scorecard_page_shows_the_figures(web: Any, world: dict[str, int]) -
         "resolution_median_h": "3.0 h",
         "sla_attainment": "83.3%",
         "reopen_rate": "16.7%",
-        "satisfaction_mean": "4.20",
+        "satisfaction_mean": "8.40",
         "csat_share": "80.0%",
         "claim_cost_fen": "¥150.00",
         "training": "3 / 4",
@@ -557,7 +557,7 @@ def test_the_scorecard_page_shows_the_figures(web: Any, world: dict[str, int]) -
     assert '<p class="an-caption" id="sc-period">2026 Q4</p>' in quarter.text
     b = _cells(quarter.text, "agent", world["B"])
     assert (b["tickets_handled"], b["sla_attainment"], b["satisfaction_mean"]) == (
-        "3", "66.7%", "3.67",
+        "3", "66.7%", "7.33",
     )  # fmt: skip
     assert (b["first_response_median_min"], b["training"]) == ("10 分钟", "1 / 3")
 
@@ -622,17 +622,17 @@ def test_the_scorecard_exports_to_csv_and_xlsx(web: Any, world: dict[str, int]) 
     assert lines == [
         ["Period", "Agent or team", "ID", "Name", "Teams", "Tickets handled",
          "First response, median [min]", "Resolution time, median [h]",
-         "SLA attainment [%]", "Reopen rate [%]", "Satisfaction (1–5)", "CSAT (4–5) [%]",
+         "SLA attainment [%]", "Reopen rate [%]", "Satisfaction (1–10)", "CSAT (8–10) [%]",
          "Claim cost [yuan]", "Courses planned", "Courses attended", "Assessment score"],
         ["2026-10", "Agent", str(world["A"]), "A 李娜", "一组", "4", "25", "3", "75", "25",
-         "4", "66.7", "150", "2", "2", "75"],
+         "8", "66.7", "150", "2", "2", "75"],
         ["2026-10", "Agent", str(world["B"]), "B 张伟", "一组", "2", "5", "12.5", "100", "0",
-         "4.5", "100", "0", "2", "1", "90"],
+         "9", "100", "0", "2", "1", "90"],
         ["2026-10", "Agent", str(world["C"]), "C 王芳", "二组", "2", "37.5", "7", "100", "0",
-         "5", "100", "0", "1", "1", ""],
+         "10", "100", "0", "1", "1", ""],
         ["2026-10", "Team", str(world["T1"]), "一组", "", "6", "20", "3", "83.3", "16.7",
-         "4.2", "80", "150", "4", "3", "80"],
-        ["2026-10", "Team", str(world["T2"]), "二组", "", "2", "47.5", "6.5", "100", "0", "5",
+         "8.4", "80", "150", "4", "3", "80"],
+        ["2026-10", "Team", str(world["T2"]), "二组", "", "2", "47.5", "6.5", "100", "0", "10",
          "100", "0", "1", "1", ""],
     ]  # fmt: skip
     xlsx = web.get("/api/v1/analytics/scorecard/export?period=quarter&start=2026-Q4&format=xlsx",
@@ -644,7 +644,7 @@ def test_the_scorecard_exports_to_csv_and_xlsx(web: Any, world: dict[str, int]) 
     assert values[0][:3] == ["周期", "客服或小组", "编号"]
     a = next(v for v in values if v[2] == world["A"])
     # Numbers stay numbers: Q4 for A.
-    assert a[:13] == ["2026 Q4", "客服", world["A"], "A 李娜", "一组", 5, 20, 2, 80, 20, 4.25,
+    assert a[:13] == ["2026 Q4", "客服", world["A"], "A 李娜", "一组", 5, 20, 2, 80, 20, 8.5,
                       75, 150]  # fmt: skip
     assert a[13:] == [4, 3, 83.3]
 
@@ -664,7 +664,7 @@ def test_the_json_api_gives_fractions_and_fen(web: Any, world: dict[str, int]) -
         "resolution_median_h": 3.0,
         "sla_attainment": 0.75,
         "reopen_rate": 0.25,
-        "satisfaction_mean": 4.0,
+        "satisfaction_mean": 8.0,
         "satisfaction_answers": 3,
         "csat_share": pytest.approx(2 / 3),
         "claim_cost_fen": 15_000,

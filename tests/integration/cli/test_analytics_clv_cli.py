@@ -7,6 +7,7 @@ import csv
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -102,12 +103,25 @@ def test_other_column_names_iso_dates_and_a_table(tmp_path: Path) -> None:
     assert "4.414" in out
 
 
+def _rounded(value: Any) -> Any:
+    """``value`` with every float rounded to 9 significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def test_until_defaults_to_the_last_day(cdnow_csv: Path) -> None:
     code, out, err = _run("--transactions", str(cdnow_csv), "--json")
     assert code == 0, err
     code, explicit, err = _run("--transactions", str(cdnow_csv), "--until", "1998-06-30", "--json")
     assert code == 0, err
-    assert json.loads(out) == json.loads(explicit)
+    # The same fit: equal to the last few ulps (the optimiser's sums are summed in
+    # thread order, so two runs may differ in the 12th digit).
+    assert _rounded(json.loads(out)) == _rounded(json.loads(explicit))
     # Eighteen months instead of 39 weeks: a different fit than the published one.
     assert round(json.loads(out)["bgnbd"]["alpha"], 3) != 4.414
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from guanxi.audit.service import Actor
 from guanxi.core import clock
 from guanxi.core.db import make_sessionmaker, write_transaction
-from guanxi.notify import outbox
+from guanxi.notify import outbox, sender
 from guanxi.notify.mail import SmtpMailer
 from guanxi.notify.models import Notification, OutboxEmail
 from guanxi.notify.outbox import BACKOFF, LEASE, MAX_ATTEMPTS, queue_email, send_due
@@ -68,7 +68,16 @@ def _send(sm: Callable[[], Session], mailer: SmtpMailer | None, at: datetime) ->
 
 
 def _figures(**kw: int) -> dict[str, int]:
-    return {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0, "waiting": 0, **kw}
+    return {
+        "sent": 0,
+        "retrying": 0,
+        "failed": 0,
+        "skipped": 0,
+        "waiting": 0,
+        "cancelled": 0,
+        "deferred": 0,
+        **kw,
+    }
 
 
 def test_notify_sends_after_commit_exactly_once(
@@ -276,7 +285,7 @@ def test_refused_recipient_keeps_no_address_and_the_batch_goes_on(
     assert _row(session_factory, "k:2").status == "sent"
     assert [m.rcpt_tos for m in smtp_server.messages] == [["real.user@example.com"]]
     assert "@example.com" not in caplog.text
-    assert f"outbox mail {refused.id}: attempt 1 failed" in caplog.text
+    assert f"outbox message {refused.id}: attempt 1 failed" in caplog.text
 
 
 def test_a_crashed_workers_claim_is_taken_over_after_the_lease(
@@ -286,8 +295,10 @@ def test_a_crashed_workers_claim_is_taken_over_after_the_lease(
         _queue(session_factory, "k:crash", "sun.qi@example.com")
     # A worker claims the mail and dies before sending (its claim is all that is left).
     with clock.frozen(T0):
-        claim = outbox._claim(
-            session_factory, _row(session_factory, "k:crash").id, T0, outbox.SendResult()
+        claim = sender._claim(
+            session_factory,
+            _row(session_factory, "k:crash").id,
+            sender._Batch(T0, None, None, None),
         )
     assert claim is not None
     row = _row(session_factory, "k:crash")
@@ -327,7 +338,7 @@ def test_email_off_keeps_mails_pending_and_says_so_once(
     from guanxi.config import Settings
 
     assert SmtpMailer.from_settings(Settings(smtp_host="")) is None
-    monkeypatch.setattr(outbox, "_disabled_logged", False)
+    monkeypatch.setattr(sender, "_disabled_logged", set())
     with clock.frozen(T0):
         _queue(session_factory, "k:off", "zhou.ba@example.com")
     with caplog.at_level(logging.WARNING, logger="guanxi.notify.outbox"):

@@ -62,9 +62,18 @@ def test_admin_lists_open_and_failed_mails_masked(client: Any, login: Any, db: S
     assert [i["id"] for i in second["items"]] == [pending]
 
 
-def test_only_administrators_see_the_outbox(client: Any, login: Any, db: Session) -> None:
+def test_supervisors_and_auditors_see_only_administrators_change(
+    client: Any, login: Any, db: Session
+) -> None:
     failed = _queue(db, "k:f", "li.si@example.com", status="failed", attempts=6)
-    for role in ("manager", "agent", "auditor"):
+    for role in ("manager", "auditor"):
+        _, headers = login(role)
+        listed = client.get("/api/v1/outbox", headers=headers)
+        assert listed.status_code == 200
+        assert [i["id"] for i in listed.json()["items"]] == [failed]
+        assert client.post(f"/api/v1/outbox/{failed}/retry", headers=headers).status_code == 403
+        assert client.post(f"/api/v1/outbox/{failed}/cancel", headers=headers).status_code == 403
+    for role in ("agent",):
         _, headers = login(role)
         assert client.get("/api/v1/outbox", headers=headers).status_code == 403
         assert client.post(f"/api/v1/outbox/{failed}/retry", headers=headers).status_code == 403

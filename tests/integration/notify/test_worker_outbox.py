@@ -11,9 +11,12 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from guanxi.audit.service import Actor
 from guanxi.core.db import make_sessionmaker, write_transaction
+from guanxi.customers.schemas import CustomerCreate
+from guanxi.customers.service import create_customer
 from guanxi.notify.models import OutboxEmail
-from guanxi.notify.outbox import queue_email
+from guanxi.notify.outbox import Category, Channel, Outbound, queue_email, queue_messages
 from guanxi.worker import JOBS
 from tests.conftest import TEST_BLIND_KEY, TEST_FIELD_KEY
 from tests.integration.notify.smtp import SmtpServer
@@ -33,9 +36,29 @@ def test_worker_once_sends_and_a_second_run_sends_nothing(
     from guanxi.config import get_settings
 
     sm = make_sessionmaker(committed_engine)
+    with sm() as s:
+        customer = create_customer(
+            s,
+            customer_in=CustomerCreate(name="钱九", phones=["13912345678"]),
+            actor=Actor.system("t"),
+        )
     with sm() as s, write_transaction(s):
         queue_email(
             s, key="resolution:88", to="qian.jiu@example.com", subject="您的投诉已解决", body="谢谢"
+        )
+        # A text through the embedded gateway (a file under the data directory).
+        queue_messages(
+            s,
+            [
+                Outbound(
+                    key="survey:88",
+                    channel=Channel.sms,
+                    category=Category.transactional,
+                    customer_id=customer.id,
+                    template="survey_invite",
+                    params={"days": "7", "link": "https://g.cn/v/88"},
+                )
+            ],
         )
     for name, value in {
         "GUANXI_DATABASE_URL": committed_engine.url.render_as_string(hide_password=False),
@@ -59,9 +82,20 @@ def test_worker_once_sends_and_a_second_run_sends_nothing(
             outcomes.append(json.loads(out.stdout.strip().splitlines()[-1])["outbox"])
     finally:
         get_settings.cache_clear()
-    nothing = {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0, "waiting": 0}
-    assert outcomes == [{**nothing, "sent": 1}, nothing]
+    nothing = {
+        "sent": 0,
+        "retrying": 0,
+        "failed": 0,
+        "skipped": 0,
+        "waiting": 0,
+        "cancelled": 0,
+        "deferred": 0,
+    }
+    assert outcomes == [{**nothing, "sent": 2}, nothing]
+    [line] = (tmp_path / "sms" / "outbox.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["out_id"] == "survey:88"
+    assert json.loads(line)["phone"] == "139****5678"
     [got] = smtp_server.messages
     assert (got.rcpt_tos, got.message["Subject"]) == (["qian.jiu@example.com"], "您的投诉已解决")
     with sm() as s:
-        assert s.scalar(select(OutboxEmail.status)) == "sent"
+        assert list(s.scalars(select(OutboxEmail.status))) == ["sent", "sent"]

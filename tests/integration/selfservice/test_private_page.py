@@ -1,5 +1,6 @@
 """The customer's private ticket page: customer-visible replies only, messages that reach the
-owner, the satisfaction check (1-2 reopens), wrong links, and the resolution mail."""
+owner, the link to the satisfaction survey once resolved, wrong links, and the resolution
+mail."""
 
 from __future__ import annotations
 
@@ -101,10 +102,15 @@ def test_a_wrong_link_is_404(client: Any, shipment: Any, token: str) -> None:
     for resp in (
         client.get(f"/s/{token}", headers=EN),
         client.post(f"/s/{token}/message", data={"message": "hi"}, headers=EN),
-        client.post(f"/s/{token}/satisfaction", data={"score": "1"}, headers=EN),
     ):
         assert resp.status_code == 404
         assert "This link does not open any request." in resp.text
+    for resp in (
+        client.get(f"/s/{token}/survey", headers=EN),
+        client.post(f"/s/{token}/survey", data={"q_csat": "1"}, headers=EN),
+    ):
+        assert resp.status_code == 404
+        assert "This link does not work" in resp.text
 
 
 def test_every_ticket_has_its_link_from_the_start(db: Any, client: Any, agent: Any) -> None:
@@ -156,48 +162,56 @@ def test_a_customer_message_reaches_the_owner(
     )
 
 
-def test_satisfaction_1_reopens_the_ticket(client: Any, db: Any, agent: Any, shipment: Any) -> None:
+def test_once_resolved_the_page_offers_the_survey(
+    client: Any, db: Any, agent: Any, shipment: Any
+) -> None:
     token = file_ticket(client)
-    ticket = _ticket(db)
+    ticket_id = _ticket(db).id
     page = client.get(f"/s/{token}", headers=EN)
-    assert 'id="satisfaction-form"' not in page.text  # not before it is resolved
-    early = client.post(f"/s/{token}/satisfaction", data={"score": "5"}, headers=EN)
-    assert early.status_code == 409
-    assert "You can rate how we handled it once your request is resolved." in early.text
+    assert 'id="survey-link"' not in page.text  # not before it is resolved
+    assert client.get(f"/s/{token}/survey", headers=EN).status_code == 404
 
     _work(
-        db, agent, ticket.id, (TicketAction.start, None, False), (TicketAction.resolve, REPLY, True)
+        db, agent, ticket_id, (TicketAction.start, None, False), (TicketAction.resolve, REPLY, True)
     )
     page = client.get(f"/s/{token}", headers=EN)
-    assert 'id="satisfaction-form"' in page.text
-    bad = client.post(f"/s/{token}/satisfaction", data={"score": "7"}, headers=EN)
+    assert f'id="survey-link" href="/s/{token}/survey"' in page.text
+    survey = client.get(f"/s/{token}/survey", headers=EN)
+    assert survey.status_code == 200
+    assert "After a ticket" in survey.text
+    bad = client.post(f"/s/{token}/survey", data={"q_csat": "11", "q_nps": "5"}, headers=EN)
     assert bad.status_code == 422
-    assert "Choose a score from 1 to 5" in bad.text
+    assert "choose a score from 1 to 10" in bad.text
     resp = client.post(
-        f"/s/{token}/satisfaction",
-        data={"score": "1", "comment": "还是没收到"},
+        f"/s/{token}/survey",
+        data={"q_csat": "3", "q_nps": "2", "q_nps_reason": "还是没收到"},
         follow_redirects=False,
     )
-    assert (resp.status_code, resp.headers["location"]) == (303, f"/s/{token}")
-    ticket = _ticket(db)
-    assert (ticket.status, ticket.satisfaction, ticket.reopened) == ("in_progress", 1, 1)
-    last = db.scalars(select(TicketEvent).order_by(TicketEvent.id.desc()).limit(1)).one()
+    assert (resp.status_code, resp.headers["location"]) == (303, "/q/done/thanks?followup=1")
+    # The ticket stays resolved with the CSAT answer (1-10); the survey's follow-up ticket
+    # takes the complaint further.
+    db.expire_all()
+    ticket = db.get(Ticket, ticket_id)
+    assert (ticket.status, ticket.satisfaction, ticket.reopened) == ("resolved", 3, 0)
+    last = db.scalars(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.id.desc())
+    ).first()
     assert (last.action, last.note, last.actor_id) == ("unsatisfied", "还是没收到", None)
-    [note] = db.scalars(select(Notification).where(Notification.kind == "ticket_reopened"))
-    assert (note.user_id, note.key) == (agent.id, f"customer-unsatisfied:{ticket.id}:1")
-    # Answered for this resolution: asked again only after the next one.
-    again = client.post(f"/s/{token}/satisfaction", data={"score": "5"}, headers=EN)
-    assert again.status_code == 409
-    assert "You can rate how we handled it once your request is resolved." in again.text
-    _work(db, agent, ticket.id, (TicketAction.resolve, "已重新派送并签收。", True))
-    assert client.post(f"/s/{token}/satisfaction", data={"score": "5"}).status_code == 200
-    ticket = _ticket(db)
-    assert (ticket.status, ticket.satisfaction) == ("resolved", 5)
-    assert 'id="ticket-rating">5 / 5<' in client.get(f"/s/{token}").text
-    twice = client.post(f"/s/{token}/satisfaction", data={"score": "4"}, headers=EN)
+    follow_up = db.scalars(select(Ticket).where(Ticket.id != ticket.id)).one()
+    assert (follow_up.category, follow_up.customer_id) == (
+        "return_visit.survey",
+        ticket.customer_id,
+    )
+    page = client.get(f"/s/{token}", headers=EN)
+    assert 'id="survey-link"' not in page.text
+    assert 'id="ticket-rating">3 / 10<' in page.text
+    twice = client.post(f"/s/{token}/survey", data={"q_csat": "9", "q_nps": "9"}, headers=EN)
     assert twice.status_code == 409
-    assert "You have already answered. Thank you." in twice.text
-    assert _ticket(db).satisfaction == 5
+    assert "You have already answered" in twice.text
+    db.expire_all()
+    assert db.get(Ticket, ticket_id).satisfaction == 3
 
 
 def test_a_closed_ticket_takes_no_messages(client: Any, db: Any, agent: Any, shipment: Any) -> None:
@@ -236,6 +250,8 @@ def test_the_resolution_mail_is_queued_once_with_the_link(
     )
     [mail] = db.scalars(select(OutboxEmail).where(OutboxEmail.key.like("selfservice-resolved%")))
     assert mail.key == f"selfservice-resolved:{ticket.id}:0"
+    # It carries the survey link too (the customer is also invited by SMS).
+    assert mail.body.count("http://127.0.0.1:8000/q/") == 2
     # The address given with the complaint, not the customer of record's (the one who
     # filed may be the receiver).
     assert cipher().decrypt(ADDRESS_FIELD, mail.to_enc) == "receiver@example.cn"
@@ -250,11 +266,17 @@ def test_the_resolution_mail_is_queued_once_with_the_link(
     assert WAYBILL not in mail.body
     # The hook running again (a retry) queues nothing more.
     service.mail_resolution(db, _ticket(db))
-    assert len(list(db.scalars(select(OutboxEmail)))) == 2  # confirmation + resolution
-    # Not satisfied, reopened, resolved again: a second mail for the second resolution.
-    client.post(f"/s/{token}/satisfaction", data={"score": "2"})
-    _work(db, agent, ticket.id, (TicketAction.resolve, "已重新派送。", True))
-    keys = sorted(db.scalars(select(OutboxEmail.key)))
+    mails = select(OutboxEmail.key).where(OutboxEmail.channel == "email")
+    assert len(list(db.scalars(mails))) == 2  # confirmation + resolution
+    # Reopened, resolved again: a second mail for the second resolution.
+    _work(
+        db,
+        agent,
+        ticket.id,
+        (TicketAction.reopen, None, False),
+        (TicketAction.resolve, "已重新派送。", True),
+    )
+    keys = sorted(db.scalars(mails))
     assert keys == [
         f"selfservice-filed:{ticket.id}",
         f"selfservice-resolved:{ticket.id}:0",
@@ -270,7 +292,8 @@ def test_a_web_form_ticket_without_an_address_gets_no_mail(
     _work(
         db, agent, ticket.id, (TicketAction.start, None, False), (TicketAction.resolve, REPLY, True)
     )
-    assert list(db.scalars(select(OutboxEmail))) == []
+    # No mail (the survey invitation goes by SMS to the customer of record's mobile).
+    assert list(db.scalars(select(OutboxEmail).where(OutboxEmail.channel == "email"))) == []
 
 
 def test_a_hotline_ticket_gets_its_link_by_mail(
@@ -296,7 +319,7 @@ def test_a_hotline_ticket_gets_its_link_by_mail(
     assert page.status_code == 200
     assert REPLY in page.text
     assert "客户来电" not in page.text  # an agent's description is not the customer's words
-    [mail] = db.scalars(select(OutboxEmail))
+    [mail] = db.scalars(select(OutboxEmail).where(OutboxEmail.channel == "email"))
     assert f"http://127.0.0.1:8000/s/{token}" in mail.body
     # A customer without an e-mail address gets no mail.
     other = make_customer(name="王五")
@@ -313,4 +336,4 @@ def test_a_hotline_ticket_gets_its_link_by_mail(
     _work(
         db, agent, second.id, (TicketAction.start, None, False), (TicketAction.resolve, REPLY, True)
     )
-    assert len(list(db.scalars(select(OutboxEmail)))) == 1
+    assert len(list(db.scalars(select(OutboxEmail).where(OutboxEmail.channel == "email")))) == 1

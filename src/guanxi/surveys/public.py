@@ -1,0 +1,407 @@
+"""The public survey pages: ``/q/{token}`` (an invitation's single-use link),
+``/s/{token}/survey`` (the survey of a ticket, from its private page) and ``/q/o/{code}``
+(an outlet's QR code).
+
+No sign-in, no staff navigation, no scripts and no external files: one small HTML page
+with its style inline, fast on a phone. Forms are safe against cross-site requests without
+a session: they post to a URL holding the unguessable secret (or the signed outlet code,
+where an answer is anonymous anyway and rate-limited). A link that cannot be answered
+(unknown, tampered, expired, used) gets a friendly page, never an error; an unknown or
+tampered one says nothing that helps guessing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from guanxi.core import i18n
+from guanxi.core.errors import ValidationFailed
+from guanxi.core.i18n import N_
+from guanxi.core.web import (
+    LANG_COOKIE,
+    ParsedForm,
+    request_language,
+    run_read,
+    translate_field_error,
+)
+from guanxi.security.deps import SessionDep
+from guanxi.selfservice.ratelimit import TOO_MANY, client_address
+from guanxi.surveys import outlets, responses
+from guanxi.surveys.enums import FollowUp, ResponseChannel
+from guanxi.surveys.policy import load_policy
+from guanxi.surveys.responses import SurveyLinkError
+from guanxi.surveys.schemas import AnswerValue
+from guanxi.surveys.service import VersionView, version_view
+
+router = APIRouter()
+
+# The ends of each scale, as the respondent reads them.
+LOW = {
+    "nps": N_("not at all likely"),
+    "csat": N_("very dissatisfied"),
+    "dimension": N_("very poor"),
+    "rating": N_("very poor"),
+}
+HIGH = {
+    "nps": N_("extremely likely"),
+    "csat": N_("very satisfied"),
+    "dimension": N_("excellent"),
+    "rating": N_("excellent"),
+}
+
+
+@cache
+def _environment() -> Environment:
+    """The shared template environment with this package's templates in front."""
+    from guanxi.core.web import template_environment
+
+    env = template_environment()
+    folder = resources.files("guanxi") / "surveys" / "templates"
+    assert env.loader is not None  # noqa: S101 - template_environment always sets one
+    env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
+    return env
+
+
+def _language(request: Request, lang: str | None) -> str | None:
+    """Apply ``?lang=`` (the page's switch) to this request; returns it to remember."""
+    chosen = i18n.normalise_language(lang)
+    if chosen:
+        request.state.lang = chosen
+    return chosen
+
+
+def _render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    *,
+    base: str,
+    remember: str | None = None,
+    retry_after: int | None = None,
+    **values: Any,
+) -> HTMLResponse:
+    lang = request_language(request)
+
+    def _(message: str, **params: Any) -> str:
+        return i18n.gettext(lang, message, **params)
+
+    html = (
+        _environment()
+        .get_template(template)
+        .render(
+            _=_,
+            lang=lang,
+            lang_base=base,
+            switch_to=[(c, n) for c, n in i18n.LANGUAGE_NAMES.items() if c != lang],
+            low_text=lambda kind: _(LOW.get(kind, "")),
+            high_text=lambda kind: _(HIGH.get(kind, "")),
+            **values,
+        )
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    # A survey link is personal: no shared caches, no search engines.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    if remember:
+        response.set_cookie(LANG_COOKIE, remember, max_age=365 * 86400, samesite="lax")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _survey_page(
+    request: Request,
+    view: VersionView,
+    *,
+    base: str,
+    action: str,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, list[str]] | None = None,
+    phone_field: bool = False,
+    phone: str | None = None,
+    remember: str | None = None,
+) -> HTMLResponse:
+    lang = request_language(request)
+    return _render(
+        request,
+        "surveys/public/survey.html",
+        status_code,
+        base=base,
+        remember=remember,
+        name=view.name(lang),
+        questions=view.questions,
+        action=action,
+        errors=errors or {},
+        values=values or {},
+        phone_field=phone_field,
+        phone=phone,
+    )
+
+
+def _link_problem(
+    request: Request, reason: str, *, base: str, remember: str | None = None
+) -> HTMLResponse:
+    status = {"invalid": 404, "expired": 410, "answered": 409}.get(reason, 404)
+    return _render(
+        request, "surveys/public/link.html", status, base=base, remember=remember, reason=reason
+    )
+
+
+def _answers(form: Any, view: VersionView) -> tuple[dict[str, AnswerValue], dict[str, list[str]]]:
+    """The submitted answers by question code (lists for multiple choice) and the raw
+    values to show the form again."""
+    answers: dict[str, AnswerValue] = {}
+    shown: dict[str, list[str]] = {}
+    for q in view.questions:
+        raw = [str(v)[:2100] for v in form.getlist(f"q_{q.code}")][:40]
+        shown[q.code] = raw
+        if q.kind == "multi":
+            answers[q.code] = raw
+        else:
+            answers[q.code] = raw[0] if raw else None
+    return answers, shown
+
+
+def _errors(request: Request, exc: ValidationFailed) -> dict[str, str]:
+    """One message per question, in the respondent's language, naming the question."""
+    lang = request_language(request)
+    out: dict[str, str] = {}
+    for error in exc.errors:
+        key = str(error.loc[-1]) if error.loc else "form"
+        out.setdefault(key, translate_field_error(error, lang))
+    return out
+
+
+# --------------------------------------------------------------------------- invitation link
+
+
+def _open(session: Any, token: str) -> tuple[Any, VersionView] | str:
+    try:
+        return responses.open_link(session, token)
+    except SurveyLinkError as exc:
+        return exc.reason
+
+
+@router.get("/q/{token}", response_class=HTMLResponse)
+async def survey_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    lang: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The survey of an invitation link (SMS / e-mail), ready to answer."""
+    remember = _language(request, lang)
+    base = f"/q/{token}"
+    found = await run_read(request, _open, session, token)
+    if isinstance(found, str):
+        return _link_problem(request, found, base=base, remember=remember)
+    _invitation, view = found
+    return _survey_page(request, view, base=base, action=base, remember=remember)
+
+
+def _submit_link(session: Any, token: str, form: Any, lang: str) -> Any:
+    invitation, view = responses.open_link(session, token)
+    answers, shown = _answers(form, view)
+    try:
+        return responses.answer_invitation(
+            session, invitation=invitation, answers=answers, lang=lang
+        )
+    except ValidationFailed as exc:
+        return view, shown, exc
+
+
+@router.post("/q/{token}", response_class=HTMLResponse)
+def survey_submit(token: str, request: Request, session: SessionDep, form: ParsedForm) -> Response:
+    """Store the answers (one transaction; the link is used up); a second submission of
+    the same link, even at the same moment, is refused."""
+    base = f"/q/{token}"
+    try:
+        result = _submit_link(session, token, form, request_language(request))
+    except SurveyLinkError as exc:
+        return _link_problem(request, exc.reason, base=base)
+    if isinstance(result, tuple):
+        view, shown, failed = result
+        return _survey_page(
+            request, view, base=base, action=base, status_code=422,
+            errors=_errors(request, failed), values=shown,
+        )  # fmt: skip
+    suffix = "?followup=1" if result.follow_up != FollowUp.none.value else ""
+    return RedirectResponse(f"{base}/thanks{suffix}", status_code=303)
+
+
+@router.get("/q/{token}/thanks", response_class=HTMLResponse)
+def survey_thanks(
+    token: str,
+    request: Request,
+    followup: bool = False,
+    lang: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The thank-you page after an answer."""
+    remember = _language(request, lang)
+    return _render(
+        request,
+        "surveys/public/done.html",
+        base=f"/q/{token}/thanks",
+        remember=remember,
+        follow_up=followup,
+    )
+
+
+# --------------------------------------------------------------------------- ticket page
+
+
+def _ticket_survey(session: Any, token: str) -> tuple[Any, VersionView] | str:
+    from guanxi.selfservice.service import ticket_by_token
+
+    ticket = ticket_by_token(session, token)
+    if ticket is None:
+        return "invalid"
+    try:
+        return responses.open_ticket_survey(session, ticket.id)
+    except SurveyLinkError as exc:
+        return exc.reason
+
+
+@router.get("/s/{token}/survey", response_class=HTMLResponse)
+def ticket_survey_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    lang: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The survey of a resolved ticket, opened from its private page."""
+    remember = _language(request, lang)
+    base = f"/s/{token}/survey"
+    found = _ticket_survey(session, token)
+    if isinstance(found, str):
+        return _link_problem(request, found, base=base, remember=remember)
+    return _survey_page(request, found[1], base=base, action=base, remember=remember)
+
+
+@router.post("/s/{token}/survey", response_class=HTMLResponse)
+def ticket_survey_submit(
+    token: str, request: Request, session: SessionDep, form: ParsedForm
+) -> Response:
+    """Answer the ticket's survey (its invitation is used up: the SMS link then says it
+    was answered)."""
+    base = f"/s/{token}/survey"
+    found = _ticket_survey(session, token)
+    if isinstance(found, str):
+        return _link_problem(request, found, base=base)
+    invitation, view = found
+    answers, shown = _answers(form, view)
+    try:
+        response = responses.answer_invitation(
+            session,
+            invitation=invitation,
+            answers=answers,
+            lang=request_language(request),
+            channel=ResponseChannel.link,
+        )
+    except SurveyLinkError as exc:
+        return _link_problem(request, exc.reason, base=base)
+    except ValidationFailed as exc:
+        return _survey_page(
+            request, view, base=base, action=base, status_code=422,
+            errors=_errors(request, exc), values=shown,
+        )  # fmt: skip
+    suffix = "?followup=1" if response.follow_up != FollowUp.none.value else ""
+    return RedirectResponse(f"/q/done/thanks{suffix}", status_code=303)
+
+
+# --------------------------------------------------------------------------- outlets
+
+
+class OutletLimiter:
+    """Answers per client address and outlet, in process memory (as the self-service
+    page's limits: each app server counts on its own)."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def spend(self, limit: str, client: str, outlet: str) -> int | None:
+        """Count one answer; the seconds to wait when the budget is spent, else None."""
+        item = parse(limit)
+        if self._limiter.hit(item, "survey-outlet", client, outlet):
+            return None
+        reset = self._limiter.get_window_stats(item, "survey-outlet", client, outlet).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
+_limiter_lock = threading.Lock()
+
+
+def _limiter(request: Request) -> OutletLimiter:
+    state = request.app.state
+    found: OutletLimiter | None = getattr(state, "survey_outlet_limiter", None)
+    if found is None:
+        with _limiter_lock:
+            found = getattr(state, "survey_outlet_limiter", None)
+            if found is None:
+                found = OutletLimiter()
+                state.survey_outlet_limiter = found
+    return found
+
+
+@router.get("/q/o/{code}", response_class=HTMLResponse)
+def outlet_page(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    lang: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The survey behind an outlet's QR code."""
+    remember = _language(request, lang)
+    base = f"/q/o/{code}"
+    outlet = outlets.open_outlet(session, code, request.app.state.settings.secret_key)
+    if outlet is None:
+        return _link_problem(request, "invalid", base=base, remember=remember)
+    view = version_view(session, outlet.version_id)
+    return _survey_page(request, view, base=base, action=base, phone_field=True, remember=remember)
+
+
+@router.post("/q/o/{code}", response_class=HTMLResponse)
+def outlet_submit(code: str, request: Request, session: SessionDep, form: ParsedForm) -> Response:
+    """An answer through an outlet's QR code: anonymous or with a phone number; limited
+    per client address."""
+    base = f"/q/o/{code}"
+    outlet = outlets.open_outlet(session, code, request.app.state.settings.secret_key)
+    if outlet is None:
+        return _link_problem(request, "invalid", base=base)
+    view = version_view(session, outlet.version_id)
+    answers, shown = _answers(form, view)
+    phone = str(form.get("phone") or "")[:40]
+    wait = _limiter(request).spend(
+        load_policy(session).outlet_limit, client_address(request), outlet.code
+    )
+    if wait is not None:
+        lang = request_language(request)
+        message = i18n.gettext(lang, TOO_MANY, minutes=max(1, -(-wait // 60)))
+        return _render(
+            request, "surveys/public/link.html", 429, base=base, retry_after=wait,
+            reason="limited", message=message,
+        )  # fmt: skip
+    try:
+        response = responses.answer_at_outlet(
+            session, outlet=outlet, answers=answers, lang=request_language(request), phone=phone
+        )
+    except ValidationFailed as exc:
+        return _survey_page(
+            request, view, base=base, action=base, status_code=422,
+            errors=_errors(request, exc), values=shown, phone_field=True, phone=phone,
+        )  # fmt: skip
+    suffix = "?followup=1" if response.follow_up != FollowUp.none.value else ""
+    return RedirectResponse(f"/q/done/thanks{suffix}", status_code=303)
