@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -189,6 +190,9 @@ def plan_rule(
             everyone=kind is RuleKind.festival,
         )
         rows.extend(_fetch(session, stmt))
+    # In customer order (the statement has none): rows that arrive nearly in order sort in
+    # a fraction of a second.
+    rows.sort(key=itemgetter(0))
     plan.eligible = len(rows)
     plan.outside_audience = with_occasion - len(rows)
     rows = _settle_contact_mobiles(session, rows)

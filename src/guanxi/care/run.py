@@ -13,8 +13,10 @@ after a crash queues nothing twice.
 
 from __future__ import annotations
 
+import gc
 import time as timer
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -153,10 +155,13 @@ def run_day(
             result.outcomes.append(RuleOutcome(rule.id, rule.name, occasion, {}, 0.0, "skipped"))
             continue
         started = timer.perf_counter()
-        plan = plan_rule(session, rule, day, policy=policy, caps=caps, tz=tz, default_language=lang)
-        session.commit()  # end the read transaction before the writes
-        if run_id is not None:
-            queue_plan(session, plan, policy, now=now, tz=tz, run_id=run_id, started=started)
+        with collector_paused():
+            plan = plan_rule(
+                session, rule, day, policy=policy, caps=caps, tz=tz, default_language=lang
+            )
+            session.commit()  # end the read transaction before the writes
+            if run_id is not None:
+                queue_plan(session, plan, policy, now=now, tz=tz, run_id=run_id, started=started)
         outcome_status = "dry_run" if dry_run else "queued"
         result.outcomes.append(
             RuleOutcome(
@@ -169,6 +174,25 @@ def run_day(
             )
         )
     return result
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a rule is planned and queued.
+
+    A festival holds a million rows and builds a million messages, none of them in a
+    reference cycle, so the collector frees nothing; but every 700 new objects it runs,
+    and each of its full passes walks the whole growing heap: a few seconds of a
+    30-second run. Reference counting frees everything as before; the collector is
+    switched back on (if it was on) when the rule is done, even if it failed.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _claim(session: Session, rule: CareRule, day: date, now: datetime) -> int | None:
@@ -312,13 +336,14 @@ def queue_plan(
         with write_transaction(session):
             # One bulk per channel, each rendered while it is written (queue_bulk).
             for channel in (Channel.sms, Channel.email):
+                wanted = channel.value
                 messages = rendered(
                     plan,
                     policy,
                     coupons=coupons,
                     coupon_name=names,
                     tier_names=tiers,
-                    recipients=[r for r in chunk if r.channel == channel.value],
+                    recipients=[r for r in chunk if r.channel == wanted],
                 )
                 added += queue_bulk(
                     session,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, func, select, text
+from sqlalchemy import CursorResult, Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from guanxi.core import clock
@@ -44,7 +44,7 @@ DEFAULT_CHUNK = 1_000_000
 # SQLite: the page cache (KiB) and WAL checkpoint interval (pages) of the connection that
 # accrues; the defaults suit web requests, a batch over millions of rows wants more.
 SQLITE_CACHE_KIB = 262_144
-# A backfill this large (SQLite) rebuilds the ledger's customer index once at the end.
+# A backfill this large rebuilds the ledger's customer index once at the end.
 BACKFILL_SHIPMENTS = 2_000_000
 SQLITE_CHECKPOINT_PAGES = 20_000
 
@@ -107,6 +107,16 @@ def _ledger_sql(dialect: str, policy: LoyaltyPolicy, expiry: str, *, ordered: bo
         else "'ship:' || printf('%012d', s.id)"
     )
     order = "ORDER BY s.customer_id" if ordered else ""
+    # PostgreSQL: NOT EXISTS instead of ON CONFLICT, whose speculative insertion made the
+    # statement 60 % slower. Safe here: accrual runs one chunk at a time (the watermark's
+    # row lock) and nothing else writes earn rows; the unique index still stands guard (a
+    # duplicate would abort the chunk, never double a credit).
+    guard = (
+        f"AND NOT EXISTS (SELECT 1 FROM loyalty_points AS p WHERE p.source_key = {key})"  # noqa: S608 - fixed text
+        if dialect == "postgresql"
+        else ""
+    )
+    conflict = "" if dialect == "postgresql" else "ON CONFLICT (source_key) DO NOTHING"
     return f"""
         INSERT INTO loyalty_points
             (customer_id, kind, points, source_key, occurred_at, expires_at, shipment_id,
@@ -118,9 +128,9 @@ def _ledger_sql(dialect: str, policy: LoyaltyPolicy, expiry: str, *, ordered: bo
             WHERE s.id > :lo AND s.id <= :hi AND s.status <> :cancelled
               AND s.fee_fen > 0 AND s.fee_fen >= :min_fee
         ) AS s
-        WHERE s.points > 0
+        WHERE s.points > 0 {guard}
         {order}
-        ON CONFLICT (source_key) DO NOTHING
+        {conflict}
     """  # noqa: S608 - see the docstring
 
 
@@ -197,10 +207,7 @@ def accrue_chunk(
     now = now or clock.now()
     dialect = dialect_of(session)
     with write_transaction(session):
-        if dialect == "sqlite":
-            # Per connection, and the pool may hand out another one for each chunk.
-            session.execute(text(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"))
-            session.execute(text(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}"))
+        _tune(session)
         lo = _watermark(session)
         top = session.scalar(select(func.max(Shipment.id)))
         if top is None or int(top) <= lo:
@@ -270,8 +277,8 @@ def accrue(
     """Credit every shipment after the watermark, chunk by chunk (each chunk its own
     transaction); ``progress(done, total)`` after each, in shipments.
 
-    A backfill on SQLite (at least ``BACKFILL_SHIPMENTS`` waiting) takes the ledger's
-    customer index down while it runs and builds it again at the end, in one sorted pass
+    A backfill (at least ``BACKFILL_SHIPMENTS`` waiting) takes the ledger's customer
+    index down while it runs and builds it again at the end, in one sorted pass
     (seconds for ten million rows) instead of keeping it up to date chunk by chunk; the
     index is rebuilt also after an error, and at the start of the next run after a crash.
     Readers of one member's ledger scan meanwhile: a backfill is an operator's job.
@@ -284,7 +291,7 @@ def accrue(
         session.scalar(select(func.count()).select_from(Shipment).where(Shipment.id > start)) or 0
     )
     session.commit()
-    backfill = dialect_of(session) == "sqlite" and waiting >= BACKFILL_SHIPMENTS
+    backfill = waiting >= BACKFILL_SHIPMENTS
     _customer_index(session, present=True)
     if backfill:
         _customer_index(session, present=False)
@@ -317,12 +324,32 @@ def accrue(
     return result
 
 
+def _tune(session: Session) -> None:
+    """SQLite: a page cache, checkpoint interval and sorter threads for batch work on the
+    connection at hand (per connection: the pool may hand out another one each time)."""
+    if dialect_of(session) == "sqlite":
+        session.execute(text(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"))
+        session.execute(text(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}"))
+        # Sorts (the members' grouping, the index build) may use a helper thread.
+        session.execute(text("PRAGMA threads=2"))
+
+
 def _customer_index(session: Session, *, present: bool) -> None:
     """Build (or drop) the ledger's customer index unless it already is (is not) there."""
     index = next(
         i for i in table_of(PointsEntry).indexes if i.name == "ix_loyalty_points_customer_id"
     )
+    bind = session.get_bind()
+    if present and dialect_of(session) == "sqlite" and isinstance(bind, Engine):
+        # Move the backfill's pages from the WAL into the file first: the build reads the
+        # whole table, faster from the file than through the WAL's index.
+        raw = bind.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
     with write_transaction(session):
+        _tune(session)
         if present:
             index.create(session.connection(), checkfirst=True)
         else:

@@ -168,8 +168,7 @@ _CONSTANTS = (("status", "'pending'"), ("attempts", "0"), ("delivery", "'unknown
 
 
 # PostgreSQL, small batches (a ticket's mail, a survey's few invitations): one statement
-# per chunk with a column array each, in one round trip.
-_PG_CHUNK = 20_000
+# with a column array each, in one round trip.
 _PG_TYPES = (
     "varchar[]", "varchar[]", "varchar[]", "int8[]", "text[]", "varchar[]", "text[]",
     "varchar[]", "text[]", "varchar[]", "timestamptz[]", "timestamptz[]",
@@ -223,22 +222,21 @@ def _raw(conn: Connection) -> psycopg.Connection[Any]:
 def _queue_pg(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     """Write the rows on PostgreSQL; how many were added (existing keys skipped).
 
-    ``rows`` may be produced (and checked) while they are written: a batch from
-    :func:`_COPY_MIN` rows on is streamed into the COPY, so the server inserts while Python
-    renders and checks the rest. A row that fails its check raises inside the savepoint,
-    which is rolled back: the batch writes all of its rows or none.
+    ``rows`` may be produced (and checked) while they are written: a batch of
+    ``_COPY_MIN`` rows or more is streamed into the COPY, so the server inserts while
+    Python renders and checks the rest. A row that fails its check raises inside the
+    savepoint, which is rolled back: the batch writes all of its rows or none.
     """
     stream = iter(rows)
     head = list(islice(stream, _COPY_MIN))
-    added = 0
+    if not head:
+        return 0
     if len(head) < _COPY_MIN:
-        # One statement per chunk with a column array each: PostgreSQL plans a statement
-        # of thousands of bound values slowly, and unnest() of 12 arrays quickly.
-        for i in range(0, len(head), _PG_CHUNK):
-            columns = [list(c) for c in zip(*head[i : i + _PG_CHUNK], strict=True)]
-            result = conn.exec_driver_sql(_PG_UNNEST, tuple(columns))
-            added += max(result.rowcount, 0)
-        return added
+        # One statement with a column array each: PostgreSQL plans a statement of
+        # thousands of bound values slowly, and unnest() of 12 arrays quickly.
+        columns = [list(c) for c in zip(*head, strict=True)]
+        result = conn.exec_driver_sql(_PG_UNNEST, tuple(columns))
+        return max(result.rowcount, 0)
     import psycopg
 
     # Each key once: a key repeated within the batch keeps its first row, as one INSERT
@@ -261,7 +259,7 @@ def _queue_pg(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
         for row in stream:
             firsts.setdefault(row[0], row)
         return _stage_pg(conn, list(firsts.values()))
-    except BaseException:
+    except Exception:
         # A message that failed its check: the rows written before it go too.
         conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
@@ -449,9 +447,10 @@ def queue_bulk(
     of them. Recipients are customers (their address resolved at send time); messages to
     explicit addresses and webhook deliveries go through :func:`queue_messages`.
 
-    ``items`` may be a generator that renders the messages: on PostgreSQL a large batch is
-    written while it is being produced (the server inserts as Python renders). A malformed
-    item raises ValueError and the batch writes nothing, as with :func:`queue_messages`.
+    ``items`` may be a generator that renders the messages (without using the session: on
+    PostgreSQL a large batch is written while it is being produced, the server inserting as
+    Python renders). A malformed item raises ValueError and the batch writes nothing, as
+    with :func:`queue_messages`.
     """
     stream = iter(items)
     first = next(stream, None)
