@@ -9,14 +9,11 @@ content security policy allows scripts from this site only).
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from guanxi.analytics import dashboards, labels
 from guanxi.analytics.dashboards import Board, DrillKey, KpiRun
@@ -29,13 +26,13 @@ from guanxi.analytics.kpi import (
     PeriodKind,
 )
 from guanxi.core.errors import FieldError, ValidationFailed
-from guanxi.core.i18n import gettext
-from guanxi.core.web import request_language, template_environment
+from guanxi.core.i18n import N_, gettext
+from guanxi.core.web import request_language
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.tickets.enums import LABELS as TICKET_LABELS
-from guanxi.web.render import context
+from guanxi.web.render import render
 
 router = APIRouter()
 
@@ -47,16 +44,6 @@ TABS = (
     ("/analytics/service", "service"),
     ("/analytics/forecast", "forecast"),
 )
-
-
-@cache
-def _environment() -> Environment:
-    """The shared template environment with this package's templates in front."""
-    env = template_environment()
-    folder = resources.files("guanxi") / "analytics" / "templates"
-    assert env.loader is not None  # noqa: S101 - template_environment always sets one
-    env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
-    return env
 
 
 def _render(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
@@ -73,8 +60,7 @@ def _render(request: Request, template: str, status_code: int = 200, **values: A
         ),
         "tabs": TABS,
     }
-    html = _environment().get_template(template).render(context(request, **helpers, **values))
-    return HTMLResponse(html, status_code=status_code)
+    return render(request, template, status_code=status_code, **helpers, **values)
 
 
 def _choice(value: str | None, allowed: list[str], name: str, default: str) -> str:
@@ -175,46 +161,82 @@ def _axis(unit: str, lang: str) -> dict[str, str]:
     return {"suffix": suffix}
 
 
-def _overview_charts(b: Board, classes: dict[str, list[tuple[str, int]]], lang: str) -> list[Any]:
+# The trend charts of a tab: (id, title, axis units, (metric, chart type, y axis) a series).
+TrendChart = tuple[str, str, tuple[str, ...], tuple[tuple[Metric, str, int], ...]]
+
+OVERVIEW_TRENDS: tuple[TrendChart, ...] = (
+    (
+        "chart-volume",
+        N_("Shipments and revenue"),
+        ("count", "fen"),
+        ((Metric.shipments, "bar", 0), (Metric.revenue_fen, "line", 1)),
+    ),
+    (
+        "chart-customers",
+        N_("Active, new and lost customers"),
+        ("count",),
+        (
+            (Metric.active_customers, "line", 0),
+            (Metric.new_customers, "bar", 0),
+            (Metric.lost_customers, "bar", 0),
+        ),
+    ),
+    (
+        "chart-retention",
+        N_("Retention, churn and repeat rates"),
+        ("rate",),
+        (
+            (Metric.retention_rate, "line", 0),
+            (Metric.churn_rate, "line", 0),
+            (Metric.repeat_rate, "line", 0),
+        ),
+    ),
+)
+
+SERVICE_TRENDS: tuple[TrendChart, ...] = (
+    (
+        "chart-complaints",
+        N_("Complaints per 10,000 shipments and SLA attainment"),
+        ("count", "rate"),
+        ((Metric.complaints_per_10k, "bar", 0), (Metric.sla_attainment, "line", 1)),
+    ),
+    (
+        "chart-times",
+        N_("First response (minutes) and resolution (hours), medians"),
+        ("count", "count"),
+        ((Metric.first_response_median_min, "line", 0), (Metric.resolution_median_h, "line", 1)),
+    ),
+    (
+        "chart-quality",
+        N_("Reopen rate and CSAT"),
+        ("rate", "count"),
+        ((Metric.reopen_rate, "bar", 0), (Metric.csat, "line", 1)),
+    ),
+)
+
+
+def _trend_charts(b: Board, specs: tuple[TrendChart, ...], lang: str) -> list[Any]:
     categories = [dashboards.period_label(b.kind, p, lang) for p in b.trend]
+    return [
+        {
+            "id": chart_id,
+            "title": gettext(lang, title),
+            "categories": categories,
+            "axes": [_axis(unit, lang) for unit in units],
+            "series": [_series(b, metric, lang, kind, axis) for metric, kind, axis in series],
+        }
+        for chart_id, title, units, series in specs
+    ]
+
+
+def _overview_charts(b: Board, classes: dict[str, list[tuple[str, int]]], lang: str) -> list[Any]:
     # Smallest first: a horizontal bar chart lists its categories bottom up.
     segments = list(reversed(classes.get("segment", [])))
     seg_link = "/analytics/drill?" + urlencode(
         {"metric": "customers", "period": SNAPSHOT_PERIOD, "dimension": "segment"}
     )
     return [
-        {
-            "id": "chart-volume",
-            "title": gettext(lang, "Shipments and revenue"),
-            "categories": categories,
-            "axes": [_axis("count", lang), _axis("fen", lang)],
-            "series": [
-                _series(b, Metric.shipments, lang, "bar"),
-                _series(b, Metric.revenue_fen, lang, "line", 1),
-            ],
-        },
-        {
-            "id": "chart-customers",
-            "title": gettext(lang, "Active, new and lost customers"),
-            "categories": categories,
-            "axes": [_axis("count", lang)],
-            "series": [
-                _series(b, Metric.active_customers, lang, "line"),
-                _series(b, Metric.new_customers, lang, "bar"),
-                _series(b, Metric.lost_customers, lang, "bar"),
-            ],
-        },
-        {
-            "id": "chart-retention",
-            "title": gettext(lang, "Retention, churn and repeat rates"),
-            "categories": categories,
-            "axes": [_axis("rate", lang)],
-            "series": [
-                _series(b, Metric.retention_rate, lang, "line"),
-                _series(b, Metric.churn_rate, lang, "line"),
-                _series(b, Metric.repeat_rate, lang, "line"),
-            ],
-        },
+        *_trend_charts(b, OVERVIEW_TRENDS, lang),
         {
             "id": "chart-segments",
             "title": gettext(lang, "Customers by RFM segment"),
@@ -229,42 +251,6 @@ def _overview_charts(b: Board, classes: dict[str, list[tuple[str, int]]], lang: 
                     "yAxis": 0,
                     "links": [seg_link + "&" + urlencode({"member": m}) for m, _n in segments],
                 }
-            ],
-        },
-    ]
-
-
-def _service_charts(b: Board, lang: str) -> list[Any]:
-    categories = [dashboards.period_label(b.kind, p, lang) for p in b.trend]
-    return [
-        {
-            "id": "chart-complaints",
-            "title": gettext(lang, "Complaints per 10,000 shipments and SLA attainment"),
-            "categories": categories,
-            "axes": [_axis("count", lang), _axis("rate", lang)],
-            "series": [
-                _series(b, Metric.complaints_per_10k, lang, "bar"),
-                _series(b, Metric.sla_attainment, lang, "line", 1),
-            ],
-        },
-        {
-            "id": "chart-times",
-            "title": gettext(lang, "First response (minutes) and resolution (hours), medians"),
-            "categories": categories,
-            "axes": [_axis("count", lang), _axis("count", lang)],
-            "series": [
-                _series(b, Metric.first_response_median_min, lang, "line"),
-                _series(b, Metric.resolution_median_h, lang, "line", 1),
-            ],
-        },
-        {
-            "id": "chart-quality",
-            "title": gettext(lang, "Reopen rate and CSAT"),
-            "categories": categories,
-            "axes": [_axis("rate", lang), _axis("count", lang)],
-            "series": [
-                _series(b, Metric.reopen_rate, lang, "bar"),
-                _series(b, Metric.csat, lang, "line", 1),
             ],
         },
     ]
@@ -313,7 +299,11 @@ def _tab(
         return _empty(request)
     b = _board(request, session, run, metrics, period, start, dimension, member)
     classes = dashboards.classes(session, run) if tab == "overview" else {}
-    charts = _overview_charts(b, classes, lang) if tab == "overview" else _service_charts(b, lang)
+    charts = (
+        _overview_charts(b, classes, lang)
+        if tab == "overview"
+        else _trend_charts(b, SERVICE_TRENDS, lang)
+    )
     return _render(
         request,
         f"analytics/{tab}.html",
@@ -507,6 +497,7 @@ def drill_page(
             metrics=(key.metric,),
         ).tiles()[0]
     params = {k: v for k, v in request.query_params.items() if k != "cursor" and v}
+    other_part = "denominator" if key.part == "numerator" else "numerator"
     categories = (
         dashboards.category_names(
             session, [t.category for t in page.rows], request_language(request)
@@ -525,15 +516,15 @@ def drill_page(
         page=page,
         stored=stored,
         params=params,
-        export_params=urlencode({k: v for k, v in params.items()}),
-        other_part="denominator" if key.part == "numerator" else "numerator",
+        export_params=urlencode(params),
+        other_part=other_part,
         other_url=drill_url(
             key.metric,
             key.kind,
             key.start if key.kind != SNAPSHOT_PERIOD else None,
             key.dimension,
             key.member,
-            "denominator" if key.part == "numerator" else "numerator",
+            other_part,
         ),
         timezone=request.app.state.settings.timezone,
     )

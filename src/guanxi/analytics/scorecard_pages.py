@@ -8,25 +8,22 @@ tables as they are now (see :mod:`guanxi.analytics.scorecard`).
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from guanxi.analytics import scorecard as sc
 from guanxi.core import i18n
 from guanxi.core.ids import PathId
-from guanxi.core.web import request_language, template_environment
+from guanxi.core.web import request_language
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.tickets.teams import list_teams
 from guanxi.training.enums import LABELS as TRAINING_LABELS
-from guanxi.web.render import context
+from guanxi.web.render import render
 
 router = APIRouter()
 
@@ -35,30 +32,13 @@ Text = Annotated[str | None, Query(max_length=20)]
 TeamQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 
 
-@cache
-def _environment() -> Environment:
-    """The shared template environment with the analytics and training templates in
-    front."""
-    env = template_environment()
-    root = resources.files("guanxi")
-    assert env.loader is not None  # noqa: S101 - template_environment always sets one
-    env.loader = ChoiceLoader(
-        [
-            FileSystemLoader(str(root / "analytics" / "templates")),
-            FileSystemLoader(str(root / "training" / "templates")),
-            env.loader,
-        ]
-    )
-    return env
-
-
 def _render(request: Request, template: str, **values: Any) -> Response:
     lang = request_language(request)
 
     def tlabel(code: str | None) -> str:
         return i18n.gettext(lang, TRAINING_LABELS.get(code, code)) if code else ""
 
-    helpers = {
+    helpers: dict[str, Any] = {
         "columns": sc.COLUMNS,
         "show": lambda column, line: sc.display(column, line, lang),
         "period_name": sc.period_name,
@@ -66,8 +46,7 @@ def _render(request: Request, template: str, **values: Any) -> Response:
         "kinds": sc.KINDS,
         "tlabel": tlabel,
     }
-    html = _environment().get_template(template).render(context(request, **helpers, **values))
-    return HTMLResponse(html)
+    return render(request, template, **helpers, **values)
 
 
 def _kind(period: str | None) -> str:

@@ -9,14 +9,11 @@ reader's language; nothing is saved.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -37,7 +34,6 @@ from guanxi.core.ids import PathId
 from guanxi.core.web import (
     field_errors_from_pydantic,
     request_language,
-    template_environment,
     translate_code,
     translate_field_error,
 )
@@ -45,7 +41,7 @@ from guanxi.customers.enums import CustomerKind
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
-from guanxi.web.render import context
+from guanxi.web.render import context, environment
 
 router = APIRouter()
 
@@ -91,16 +87,6 @@ SEGMENT_LABELS = {
 VALUE_TIERS = {"high": N_("High value"), "medium": N_("Medium value"), "low": N_("Low value")}
 
 
-@cache
-def _environment() -> Environment:
-    """The shared template environment with this package's templates in front."""
-    env = template_environment()
-    folder = resources.files("guanxi") / "care" / "templates"
-    assert env.loader is not None  # noqa: S101 - template_environment always sets one
-    env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
-    return env
-
-
 def render_care(request: Request, template: str, status_code: int = 200, **values: Any) -> Response:
     """Render a care template with the shared context and the care labels."""
     lang = request_language(request)
@@ -124,7 +110,7 @@ def render_care(request: Request, template: str, status_code: int = 200, **value
         "coupon_kinds": [k.value for k in COUPON_KINDS],
         "field_labels": FIELD_LABELS,
     }
-    html = _environment().get_template(template).render(context(request, **helpers, **values))
+    html = environment().get_template(template).render(context(request, **helpers, **values))
     return HTMLResponse(html, status_code=status_code)
 
 

@@ -482,6 +482,8 @@ def template_environment() -> Environment:
         "analytics",
         "training",
         "loyalty",
+        "surveys",
+        "care",
     ):
         path = root / domain / "templates"
         if path.is_dir():

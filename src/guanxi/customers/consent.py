@@ -34,6 +34,7 @@ from guanxi.core.errors import FieldError, NotFound, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.customers.enums import CustomerStatus
 from guanxi.customers.models import Customer, CustomerConsent, CustomerConsentEvent
+from guanxi.customers.schemas import ConsentUpdate
 from guanxi.security.models import User
 from guanxi.security.service import actor_of
 
@@ -418,28 +419,19 @@ def read_consents(
 
 
 def set_consent(
-    session: Session,
-    *,
-    customer_id: int,
-    purpose: Purpose,
-    granted: bool,
-    source: str,
-    actor: User,
-    legal_basis: str = LegalBasis.consent.value,
-    notice_version: str | None = None,
-) -> list[ConsentState]:
+    session: Session, *, customer_id: int, consent_in: ConsentUpdate, actor: User
+) -> None:
     """Record one consent given or withdrawn for a customer the user may see (the API and
-    the 360 view's consent panel); one transaction, audited. Returns the new standing."""
+    the 360 view's consent panel); one transaction, audited."""
     with write_transaction(session):
         _visible(session, customer_id, actor)
         record_consent(
             session,
             customer_id=customer_id,
-            purpose=purpose,
-            granted=granted,
-            source=source,
+            purpose=Purpose(consent_in.purpose),
+            granted=consent_in.granted,
+            source=consent_in.source,
             actor=actor,
-            legal_basis=legal_basis,
-            notice_version=notice_version,
+            legal_basis=consent_in.legal_basis,
+            notice_version=consent_in.notice_version,
         )
-    return consents_of(session, customer_id)

@@ -48,15 +48,6 @@ def put_consent(
 ) -> ConsentsRead:
     """Record one consent given or withdrawn (audited; a withdrawal applies at once, also
     to messages already queued)."""
-    consent.set_consent(
-        session,
-        customer_id=customer_id,
-        purpose=consent.Purpose(body.purpose),
-        granted=body.granted,
-        source=body.source,
-        actor=user,
-        legal_basis=body.legal_basis,
-        notice_version=body.notice_version,
-    )
+    consent.set_consent(session, customer_id=customer_id, consent_in=body, actor=user)
     states, history = consent.read_consents(session, customer_id=customer_id, viewer=user)
     return _read(states, list(history))

@@ -91,15 +91,7 @@ def record(
             source="agent",
             notice_version=notice_version or None,
         )
-        consent.set_consent(
-            session,
-            customer_id=customer_id,
-            purpose=consent.Purpose(body.purpose),
-            granted=body.granted,
-            source=body.source,
-            actor=user,
-            notice_version=body.notice_version,
-        )
+        consent.set_consent(session, customer_id=customer_id, consent_in=body, actor=user)
     except ValidationError as exc:
         errors = field_errors_from_pydantic(list(exc.errors()))
         text = "; ".join(

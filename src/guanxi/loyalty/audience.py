@@ -11,7 +11,7 @@ from guanxi.core.db import write_transaction
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.customers.models import Customer
 from guanxi.customers.service import get_customer
-from guanxi.loyalty.coupons import issue_coupons
+from guanxi.loyalty.coupons import issue_coupon, issue_coupons
 from guanxi.loyalty.models import Coupon, LoyaltyMember
 from guanxi.loyalty.policy import load_policy
 from guanxi.loyalty.schemas import IssueIn, IssueResult
@@ -115,20 +115,12 @@ def issue_one(
 ) -> Coupon:
     """One coupon to one customer (a goodwill gesture from the 360 view); refused naming
     ``template_code`` when the template does not admit them (tier, limit)."""
-    from guanxi.core.errors import Conflict
-
     with write_transaction(session):
         get_customer(session, customer_id=customer_id, viewer=actor)
-        codes = issue_coupons(
+        return issue_coupon(
             session,
             template_code=template_code,
-            customer_ids=[customer_id],
+            customer_id=customer_id,
             source_key=source_key,
             actor=actor,
         )
-        if customer_id not in codes:
-            raise Conflict("coupon_not_available", field="template_code")
-        coupon = session.scalar(select(Coupon).where(Coupon.code == codes[customer_id]))
-        if coupon is None:  # pragma: no cover - inserted just above
-            raise Conflict("coupon_not_available", field="template_code")
-    return coupon

@@ -303,6 +303,31 @@ def issue_coupons(
     return {**existing, **dict(zip(todo, fresh, strict=True))}
 
 
+def issue_coupon(
+    session: Session,
+    *,
+    template_code: str,
+    customer_id: int,
+    source_key: str,
+    actor: Actor | User,
+    now: datetime | None = None,
+) -> Coupon:
+    """One coupon of the template to one customer, in the caller's transaction (see
+    :func:`issue_coupons`); refused naming ``template_code`` when the template does not
+    admit them (tier, limit)."""
+    issued = issue_coupons(
+        session,
+        template_code=template_code,
+        customer_ids=[customer_id],
+        source_key=source_key,
+        actor=actor,
+        now=now,
+    )
+    if customer_id not in issued:
+        raise Conflict("coupon_not_available", field="template_code")
+    return session.scalars(select(Coupon).where(Coupon.code == issued[customer_id])).one()
+
+
 # --------------------------------------------------------------------------- use
 
 
@@ -432,13 +457,21 @@ def redeem_coupon(
 
 
 def void_coupon(
-    session: Session, *, code: str, reason: str, actor: User, now: datetime | None = None
+    session: Session,
+    *,
+    code: str,
+    reason: str,
+    actor: User,
+    customer_id: int | None = None,
+    now: datetime | None = None,
 ) -> Coupon:
-    """Void an unused coupon, saying why (audited); a used, expired or void one is
-    refused naming ``code``."""
+    """Void an unused coupon, saying why (audited); a used, expired or void one, or
+    another customer's (when ``customer_id`` is given), is refused naming ``code``."""
     now = now or clock.now()
     with write_transaction(session):
         coupon = find_coupon(session, code)
+        if customer_id is not None and coupon.customer_id != customer_id:
+            raise Conflict("coupon_other_customer", field="code")
         result = cast(
             CursorResult[Any],
             session.execute(

@@ -30,7 +30,7 @@ from guanxi.loyalty.coupons import expire_coupons
 from guanxi.loyalty.ledger import expire_range
 from guanxi.loyalty.models import AccrualState, LoyaltyMember
 from guanxi.loyalty.report import store_figures
-from guanxi.loyalty.tiers import evaluate
+from guanxi.loyalty.tiers import evaluate, member_pages
 from guanxi.shipments.models import Shipment
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,11 @@ def expire_points(session: Session, *, now: datetime | None = None) -> dict[str,
     """Expire what is due for every member, a range of members per transaction."""
     now = now or clock.now()
     members = points = 0
-    after = 0
-    while True:
-        ids = list(
-            session.scalars(
-                select(LoyaltyMember.customer_id)
-                .where(LoyaltyMember.customer_id > after)
-                .order_by(LoyaltyMember.customer_id)
-                .limit(EXPIRY_CHUNK)
-            )
-        )
-        session.commit()
-        if not ids:
-            break
+    for ids in member_pages(session, EXPIRY_CHUNK):
         with write_transaction(session):
             n, p = expire_range(session, lo=ids[0], hi=ids[-1], now=now)
         members += n
         points += p
-        after = ids[-1]
     return {"members": members, "points": points}
 
 

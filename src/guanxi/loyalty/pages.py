@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from guanxi.analytics.policy import SEGMENTS
+from guanxi.core import i18n
 from guanxi.core.errors import DomainError
 from guanxi.core.web import request_language
 from guanxi.loyalty import coupons, report
@@ -197,8 +198,6 @@ async def issue(request: Request, session: SessionDep, user: Manager) -> Respons
     except (ValidationError, DomainError) as exc:
         return _coupons_page(request, session, errors=refusal(request, exc), status=422)
     lang = request_language(request)
-    from guanxi.core import i18n
-
     done = i18n.gettext(lang, "{n} customers hold a coupon of this occasion", n=result.issued)
     return _coupons_page(request, session, done=done)
 

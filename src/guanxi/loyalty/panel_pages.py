@@ -11,6 +11,7 @@ why it was refused naming the field.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from guanxi.core import i18n
-from guanxi.core.errors import Conflict, DomainError, FieldError, ValidationFailed
+from guanxi.core.errors import DomainError, FieldError, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
 from guanxi.core.web import request_language
@@ -86,14 +87,27 @@ def _said(request: Request, message: str, **params: Any) -> str:
     return i18n.gettext(request_language(request), message, **params)
 
 
+def _outcome(
+    request: Request, session: SessionDep, customer_id: int, user: User, step: Callable[[], str]
+) -> Response:
+    """Run one counter action (``step`` returns what happened, in the user's language)
+    and give the panel back with that, or with why it was refused."""
+    try:
+        done = step()
+    except (ValidationError, DomainError) as exc:
+        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
+    return _panel(request, session, customer_id, user, done=done)
+
+
 @router.post("/customers/{customer_id}/loyalty/enrol", response_class=HTMLResponse)
 def enrol(customer_id: PathId, request: Request, session: SessionDep, user: Redeemer) -> Response:
     """Make the customer a member now."""
-    try:
+
+    def step() -> str:
         service.enrol(session, customer_id=customer_id, actor=user)
-    except DomainError as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    return _panel(request, session, customer_id, user, done=_said(request, N_("Enrolled")))
+        return _said(request, N_("Enrolled"))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/adjust", response_class=HTMLResponse)
@@ -102,7 +116,8 @@ async def adjust(
 ) -> Response:
     """A manual correction of the points, with the reason."""
     form = await request.form()
-    try:
+
+    def step() -> str:
         body = AdjustIn.model_validate(
             {
                 "points": text_of(form, "points"),
@@ -111,9 +126,9 @@ async def adjust(
             }
         )
         service.adjust_points(session, customer_id=customer_id, adjust_in=body, actor=user)
-    except (ValidationError, DomainError) as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    return _panel(request, session, customer_id, user, done=_said(request, N_("Points adjusted")))
+        return _said(request, N_("Points adjusted"))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/redeem", response_class=HTMLResponse)
@@ -122,7 +137,8 @@ async def redeem(
 ) -> Response:
     """Spend the customer's points on an order or waybill."""
     form = await request.form()
-    try:
+
+    def step() -> str:
         body = RedeemIn.model_validate(
             {
                 "points": text_of(form, "points"),
@@ -131,9 +147,9 @@ async def redeem(
             }
         )
         service.redeem_points(session, customer_id=customer_id, redeem_in=body, actor=user)
-    except (ValidationError, DomainError) as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    return _panel(request, session, customer_id, user, done=_said(request, N_("Points redeemed")))
+        return _said(request, N_("Points redeemed"))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/buy", response_class=HTMLResponse)
@@ -142,7 +158,8 @@ async def buy(
 ) -> Response:
     """Buy a coupon with the customer's points."""
     form = await request.form()
-    try:
+
+    def step() -> str:
         coupon = service.buy_coupon(
             session,
             customer_id=customer_id,
@@ -150,10 +167,9 @@ async def buy(
             key=text_of(form, "key"),
             actor=user,
         )
-    except DomainError as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    done = _said(request, N_("Coupon {code} issued"), code=codes.display(coupon.code))
-    return _panel(request, session, customer_id, user, done=done)
+        return _said(request, N_("Coupon {code} issued"), code=codes.display(coupon.code))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/issue", response_class=HTMLResponse)
@@ -162,7 +178,8 @@ async def issue(
 ) -> Response:
     """Give the customer one coupon (a goodwill gesture)."""
     form = await request.form()
-    try:
+
+    def step() -> str:
         coupon = issue_one(
             session,
             customer_id=customer_id,
@@ -170,10 +187,9 @@ async def issue(
             source_key=f"goodwill:{text_of(form, 'key') or uuid.uuid4().hex}",
             actor=user,
         )
-    except DomainError as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    done = _said(request, N_("Coupon {code} issued"), code=codes.display(coupon.code))
-    return _panel(request, session, customer_id, user, done=done)
+        return _said(request, N_("Coupon {code} issued"), code=codes.display(coupon.code))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/use", response_class=HTMLResponse)
@@ -184,7 +200,8 @@ async def use_coupon(
     form = await request.form()
     reference = text_of(form, "reference")
     amount = fen_of(form, "amount")
-    try:
+
+    def step() -> str:
         if reference is None:
             raise ValidationFailed(
                 [FieldError(("reference",), "missing", "This field is required")]
@@ -201,9 +218,9 @@ async def use_coupon(
             customer_id=customer_id,
             actor=user,
         )
-    except DomainError as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    return _panel(request, session, customer_id, user, done=_said(request, N_("Coupon redeemed")))
+        return _said(request, N_("Coupon redeemed"))
+
+    return _outcome(request, session, customer_id, user, step)
 
 
 @router.post("/customers/{customer_id}/loyalty/void", response_class=HTMLResponse)
@@ -213,13 +230,17 @@ async def void(
     """Void one of the customer's coupons, with the reason."""
     form = await request.form()
     reason = text_of(form, "reason")
-    try:
+
+    def step() -> str:
         if reason is None:
             raise ValidationFailed([FieldError(("reason",), "missing", "This field is required")])
-        coupon = coupons.find_coupon(session, text_of(form, "code") or "")
-        if coupon.customer_id != customer_id:
-            raise Conflict("coupon_other_customer", field="code")
-        coupons.void_coupon(session, code=coupon.code, reason=reason[:300], actor=user)
-    except DomainError as exc:
-        return _panel(request, session, customer_id, user, errors=refusal(request, exc))
-    return _panel(request, session, customer_id, user, done=_said(request, N_("Coupon voided")))
+        coupons.void_coupon(
+            session,
+            code=text_of(form, "code") or "",
+            reason=reason[:300],
+            actor=user,
+            customer_id=customer_id,
+        )
+        return _said(request, N_("Coupon voided"))
+
+    return _outcome(request, session, customer_id, user, step)

@@ -53,26 +53,9 @@ from guanxi.security.service import actor_of
 # --------------------------------------------------------------------------- contract
 
 
-def issue_coupons(
-    session: Session,
-    *,
-    template_code: str,
-    customer_ids: Sequence[int],
-    source_key: str,
-    actor: Actor | User,
-    now: datetime | None = None,
-) -> dict[int, str]:
-    """Issue one coupon of the template to each customer (customer_id -> coupon code), in
-    the caller's transaction, bulk; idempotent per (template, customer, source_key): a
-    second call returns the same codes. See :func:`coupons.issue_coupons`."""
-    return coupon_rules.issue_coupons(
-        session,
-        template_code=template_code,
-        customer_ids=customer_ids,
-        source_key=source_key,
-        actor=actor,
-        now=now,
-    )
+# Bulk coupons in the caller's transaction, idempotent per occasion (care, surveys): the
+# coupon rules' own function, named here so other domains import the contract from one place.
+issue_coupons = coupon_rules.issue_coupons
 
 
 def anniversaries(session: Session, day: date, *, tz: str = LOCAL_TZ) -> list[tuple[int, int]]:
@@ -186,6 +169,51 @@ def _prepare_debit(session: Session, customer_id: int, now: datetime) -> None:
     expire_range(session, lo=customer_id, hi=customer_id, now=now)
 
 
+def _manual_entry(
+    session: Session,
+    *,
+    customer_id: int,
+    kind: PointsKind,
+    points: int,
+    key: str | None,
+    reason: str,
+    action: str,
+    actor: User,
+) -> PointsEntry:
+    """Post a ledger line an agent or manager gave (a correction, a bonus), once per key,
+    and audit it. A debit brings expiry up to date first (see ``_prepare_debit``)."""
+    now = clock.now()
+    with write_transaction(session):
+        get_customer(session, customer_id=customer_id, viewer=actor)
+        _member_or_404(session, customer_id)
+        policy = load_policy(session)
+        if points < 0:
+            _prepare_debit(session, customer_id, now)
+        else:
+            lock_members(session, [customer_id])
+        entry, added = post(
+            session,
+            customer_id=customer_id,
+            kind=kind,
+            points=points,
+            source_key=_key(key, kind.value),
+            at=now,
+            expires_at=expiry_of(now, policy.expiry_months),
+            reason=reason,
+            actor_id=actor.id,
+        )
+        if added:
+            record(
+                session,
+                actor=actor_of(actor),
+                action=action,
+                target_type="customer",
+                target_id=customer_id,
+                after={"points": points, "reason": reason},
+            )
+    return entry
+
+
 def adjust_points(
     session: Session, *, customer_id: int, adjust_in: AdjustIn, actor: User
 ) -> PointsEntry:
@@ -195,69 +223,32 @@ def adjust_points(
         raise ValidationFailed(
             [FieldError(("points",), "points_zero", "An adjustment cannot be zero")]
         )
-    now = clock.now()
-    with write_transaction(session):
-        get_customer(session, customer_id=customer_id, viewer=actor)
-        _member_or_404(session, customer_id)
-        policy = load_policy(session)
-        if adjust_in.points < 0:
-            _prepare_debit(session, customer_id, now)
-        else:
-            lock_members(session, [customer_id])
-        entry, added = post(
-            session,
-            customer_id=customer_id,
-            kind=PointsKind.adjust,
-            points=adjust_in.points,
-            source_key=_key(adjust_in.key, "adjust"),
-            at=now,
-            expires_at=expiry_of(now, policy.expiry_months),
-            reason=adjust_in.reason,
-            actor_id=actor.id,
-        )
-        if added:
-            record(
-                session,
-                actor=actor_of(actor),
-                action="loyalty.points_adjusted",
-                target_type="customer",
-                target_id=customer_id,
-                after={"points": adjust_in.points, "reason": adjust_in.reason},
-            )
-    return entry
+    return _manual_entry(
+        session,
+        customer_id=customer_id,
+        kind=PointsKind.adjust,
+        points=adjust_in.points,
+        key=adjust_in.key,
+        reason=adjust_in.reason,
+        action="loyalty.points_adjusted",
+        actor=actor,
+    )
 
 
 def grant_bonus(
     session: Session, *, customer_id: int, bonus_in: BonusIn, actor: User
 ) -> PointsEntry:
     """Bonus points once per key (a campaign's or a goodwill gesture's); audited."""
-    now = clock.now()
-    with write_transaction(session):
-        get_customer(session, customer_id=customer_id, viewer=actor)
-        _member_or_404(session, customer_id)
-        lock_members(session, [customer_id])
-        policy = load_policy(session)
-        entry, added = post(
-            session,
-            customer_id=customer_id,
-            kind=PointsKind.bonus,
-            points=bonus_in.points,
-            source_key=_key(bonus_in.key, "bonus"),
-            at=now,
-            expires_at=expiry_of(now, policy.expiry_months),
-            reason=bonus_in.reason,
-            actor_id=actor.id,
-        )
-        if added:
-            record(
-                session,
-                actor=actor_of(actor),
-                action="loyalty.bonus_granted",
-                target_type="customer",
-                target_id=customer_id,
-                after={"points": bonus_in.points, "reason": bonus_in.reason},
-            )
-    return entry
+    return _manual_entry(
+        session,
+        customer_id=customer_id,
+        kind=PointsKind.bonus,
+        points=bonus_in.points,
+        key=bonus_in.key,
+        reason=bonus_in.reason,
+        action="loyalty.bonus_granted",
+        actor=actor,
+    )
 
 
 def redeem_points(
@@ -318,20 +309,14 @@ def buy_coupon(
             reference=f"coupon:{template.code}",
             actor_id=actor.id,
         )
-        issued = coupon_rules.issue_coupons(
+        return coupon_rules.issue_coupon(
             session,
             template_code=template.code,
-            customer_ids=[customer_id],
+            customer_id=customer_id,
             source_key=f"points:{key}",
             actor=actor,
             now=now,
         )
-        if customer_id not in issued:
-            raise Conflict("coupon_not_available", field="template_code")
-        coupon = session.scalar(select(Coupon).where(Coupon.code == issued[customer_id]))
-        if coupon is None:  # pragma: no cover - inserted just above
-            raise Conflict("coupon_not_available", field="template_code")
-    return coupon
 
 
 # --------------------------------------------------------------------------- reads

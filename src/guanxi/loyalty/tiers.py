@@ -18,7 +18,7 @@ also sent as the ``loyalty.tier_changed`` webhook.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -271,6 +271,16 @@ def evaluate(
             with write_transaction(session):
                 total.add(evaluate_members(session, ids[i : i + chunk], policy=policy, now=now))
         return total
+    for page in member_pages(session, chunk):
+        with write_transaction(session):
+            total.add(evaluate_members(session, page, policy=policy, now=now))
+    return total
+
+
+def member_pages(session: Session, size: int) -> Iterator[list[int]]:
+    """Every member's customer id, ascending, ``size`` at a time (the daily jobs' walk).
+    Each page is read in a short transaction of its own, ended before the page is
+    yielded, so the caller's write transaction per page is the only one open."""
     after = 0
     while True:
         page = list(
@@ -278,12 +288,11 @@ def evaluate(
                 select(LoyaltyMember.customer_id)
                 .where(LoyaltyMember.customer_id > after)
                 .order_by(LoyaltyMember.customer_id)
-                .limit(chunk)
+                .limit(size)
             )
         )
         session.commit()
         if not page:
-            return total
-        with write_transaction(session):
-            total.add(evaluate_members(session, page, policy=policy, now=now))
+            return
+        yield page
         after = page[-1]

@@ -223,11 +223,6 @@ def retry_message(session: Session, *, message_id: int, actor: Actor) -> OutboxI
         return _item(row)
 
 
-def retry_email(session: Session, *, email_id: int, actor: Actor) -> OutboxItem:
-    """:func:`retry_message` under the e-mail outbox's old keyword."""
-    return retry_message(session, message_id=email_id, actor=actor)
-
-
 def cancel_message(session: Session, *, message_id: int, actor: Actor) -> OutboxItem:
     """Cancel a pending message (never sent). One being sent right now, sent, failed or
     already cancelled is a conflict naming its state."""

@@ -38,7 +38,7 @@ from guanxi.audit.service import Actor, record
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.customers.consent import Purpose, current, is_allowed
-from guanxi.customers.queries import contact_points
+from guanxi.customers.queries import ContactPoints, contact_points
 from guanxi.notify import unsubscribe
 from guanxi.notify.mail import MESSAGE_ERRORS, Mail, MailConnection, Mailer
 from guanxi.notify.models import OutboxMessage, WebhookEndpoint
@@ -333,22 +333,12 @@ def _claim(session_factory: Callable[[], Session], message_id: int, batch: _Batc
         return _Claim(id=message_id, key=row.key, attempts=attempts, channel=channel, **built)
 
 
-def _address(session: Session, row: Any, channel: Channel) -> str | None:
+def _address(row: Any, channel: Channel, points: ContactPoints | None) -> str | None:
     if row.to_enc:
         return cipher().decrypt(ADDRESS_FIELD, row.to_enc)
-    if row.customer_id is None:
-        return None
-    points = contact_points(session, [row.customer_id]).get(row.customer_id)
     if points is None:
         return None
     return points.mobile if channel is Channel.sms else points.email
-
-
-def _language(session: Session, customer_id: int | None) -> str:
-    if customer_id is None:
-        return "zh_CN"
-    points = contact_points(session, [customer_id]).get(customer_id)
-    return points.language if points is not None else "zh_CN"
 
 
 def _build(
@@ -392,12 +382,18 @@ def _build(
             batch.quiet = quiet_hours(session)
         if batch.quiet.contains(now):
             return batch.quiet.release(now)
-    address = _address(session, row, channel)
+    # Read once: the address (unless stored on the row) and the language both come from it.
+    points = (
+        contact_points(session, [row.customer_id]).get(row.customer_id)
+        if row.customer_id is not None
+        else None
+    )
+    address = _address(row, channel, points)
     if address is None:
         if row.customer_id is None and not row.to_enc:
             return "the customer no longer exists"
         return "no mobile number" if channel is Channel.sms else "no e-mail address"
-    language = _language(session, row.customer_id)
+    language = points.language if points is not None else "zh_CN"
     marketing = row.category == Category.marketing.value and row.customer_id is not None
     if channel is Channel.email:
         body = row.body

@@ -108,16 +108,26 @@ def unsubscribe(session: Session, token: str) -> UnsubscribeView | None:
     with write_transaction(session):
         if session.get(Customer, customer_id) is None:
             return None
-        if current(session, customer_id, purpose) is not False:
-            record_consent(
-                session,
-                customer_id=customer_id,
-                purpose=purpose,
-                granted=False,
-                source=ConsentSource.email_link.value,
-                actor=Actor.system("unsubscribe link"),
-            )
+        _withdraw(session, customer_id, purpose, ConsentSource.email_link, "unsubscribe link")
     return UnsubscribeView(customer_id, purpose, False)
+
+
+def _withdraw(
+    session: Session, customer_id: int, purpose: Purpose, source: ConsentSource, actor: str
+) -> bool:
+    """Withdraw one consent unless it already is (a repeated click or reply adds no ledger
+    event); True when it was withdrawn now."""
+    if current(session, customer_id, purpose) is False:
+        return False
+    record_consent(
+        session,
+        customer_id=customer_id,
+        purpose=purpose,
+        granted=False,
+        source=source.value,
+        actor=Actor.system(actor),
+    )
+    return True
 
 
 def is_stop_reply(text: str) -> bool:
@@ -150,19 +160,12 @@ def stop_by_reply(session: Session, *, phone: str, text: str) -> list[int]:
         return []
     withdrawn = []
     for customer_id in customers_with_phone(session, e164):
-        changed = False
-        for purpose in SMS_PURPOSES:
-            if current(session, customer_id, purpose) is not False:
-                record_consent(
-                    session,
-                    customer_id=customer_id,
-                    purpose=purpose,
-                    granted=False,
-                    source=ConsentSource.sms_reply.value,
-                    actor=Actor.system("sms_reply"),
-                )
-                changed = True
-        if changed:
+        # A list, not any(generator): every purpose is withdrawn, not just the first.
+        changed = [
+            _withdraw(session, customer_id, purpose, ConsentSource.sms_reply, "sms_reply")
+            for purpose in SMS_PURPOSES
+        ]
+        if any(changed):
             withdrawn.append(customer_id)
     return withdrawn
 

@@ -100,6 +100,11 @@ class SelfServiceLimiter:
         """Count a message sent from ``client``; RateLimited when its budget is spent."""
         self._spend(self.budgets.message, "message", client)
 
+    def survey_outlet(self, limit: str, client: str, outlet: str) -> None:
+        """Count an answer from ``client`` on a survey outlet's QR page; RateLimited when
+        ``limit`` ("N/period", the survey policy's: it changes without a restart) is spent."""
+        self._spend(parse(limit), "survey-outlet", client, outlet)
+
 
 def _norm(waybill_no: str) -> str:
     return waybill_no.strip().upper()[:40]

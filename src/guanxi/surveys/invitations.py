@@ -27,7 +27,7 @@ from guanxi.core.i18n import N_
 from guanxi.customers.queries import contact_points
 from guanxi.notify.outbox import Category, Channel, Outbound, queue_messages
 from guanxi.surveys.enums import InvitationStatus, InviteChannel, Trigger
-from guanxi.surveys.models import SurveyInvitation, SurveyTemplate, SurveyVersion
+from guanxi.surveys.models import SurveyInvitation, SurveyTemplate
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 # SMS template codes of the notify registry.
@@ -384,8 +384,3 @@ def of_ticket(session: Session, ticket_id: int) -> InvitationView | None:
         .limit(1)
     ).first()
     return InvitationView(*tuple(row)) if row is not None else None
-
-
-def get_version(session: Session, version_id: int) -> SurveyVersion | None:
-    """A version row (for the template it belongs to)."""
-    return session.get(SurveyVersion, version_id)

@@ -9,13 +9,10 @@ script, from a JSON block on the page (no inline script).
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from markupsafe import Markup
 from pydantic import ValidationError
 
@@ -27,7 +24,6 @@ from guanxi.core.web import (
     ParsedForm,
     field_errors_from_pydantic,
     request_language,
-    template_environment,
     translate_field_error,
 )
 from guanxi.security.deps import SessionDep, require
@@ -55,7 +51,7 @@ from guanxi.surveys.schemas import (
     ScoreSummary,
     TemplateCreate,
 )
-from guanxi.web.render import context
+from guanxi.web.render import context, environment
 
 router = APIRouter()
 
@@ -64,16 +60,6 @@ Manager = Annotated[User, require(Permission.surveys_manage)]
 Enterer = Annotated[User, require(Permission.surveys_enter)]
 Viewer = Annotated[User, require(Permission.customer_read)]
 Text = Annotated[str | None, Query(max_length=60)]
-
-
-@cache
-def _environment() -> Environment:
-    """The shared template environment with this package's templates in front."""
-    env = template_environment()
-    folder = resources.files("guanxi") / "surveys" / "templates"
-    assert env.loader is not None  # noqa: S101 - template_environment always sets one
-    env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
-    return env
 
 
 def _helpers(request: Request) -> dict[str, Any]:
@@ -101,7 +87,7 @@ def _helpers(request: Request) -> dict[str, Any]:
 
 
 def _render(request: Request, page: str, status_code: int = 200, **values: Any) -> Response:
-    html = _environment().get_template(page).render(context(request, **_helpers(request), **values))
+    html = environment().get_template(page).render(context(request, **_helpers(request), **values))
     return HTMLResponse(html, status_code=status_code)
 
 

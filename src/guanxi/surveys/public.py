@@ -12,19 +12,10 @@ tampered one says nothing that helps guessing.
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from functools import cache
-from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from guanxi.core import i18n
 from guanxi.core.errors import ValidationFailed
@@ -37,13 +28,14 @@ from guanxi.core.web import (
     translate_field_error,
 )
 from guanxi.security.deps import SessionDep
-from guanxi.selfservice.ratelimit import TOO_MANY, client_address
+from guanxi.selfservice.ratelimit import TOO_MANY, RateLimited, client_address, limiter_for
 from guanxi.surveys import outlets, responses
 from guanxi.surveys.enums import FollowUp, ResponseChannel
 from guanxi.surveys.policy import load_policy
 from guanxi.surveys.responses import SurveyLinkError
 from guanxi.surveys.schemas import AnswerValue
 from guanxi.surveys.service import VersionView, version_view
+from guanxi.web.render import environment
 
 router = APIRouter()
 
@@ -60,18 +52,6 @@ HIGH = {
     "dimension": N_("excellent"),
     "rating": N_("excellent"),
 }
-
-
-@cache
-def _environment() -> Environment:
-    """The shared template environment with this package's templates in front."""
-    from guanxi.core.web import template_environment
-
-    env = template_environment()
-    folder = resources.files("guanxi") / "surveys" / "templates"
-    assert env.loader is not None  # noqa: S101 - template_environment always sets one
-    env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
-    return env
 
 
 def _language(request: Request, lang: str | None) -> str | None:
@@ -98,7 +78,7 @@ def _render(
         return i18n.gettext(lang, message, **params)
 
     html = (
-        _environment()
+        environment()
         .get_template(template)
         .render(
             _=_,
@@ -185,6 +165,13 @@ def _errors(request: Request, exc: ValidationFailed) -> dict[str, str]:
     return out
 
 
+def _thanks(path: str, follow_up: str) -> RedirectResponse:
+    """Redirect to the thank-you page at ``path``, which tells a respondent whose answer
+    opened a follow-up that a colleague will get in touch."""
+    suffix = "?followup=1" if follow_up != FollowUp.none.value else ""
+    return RedirectResponse(f"{path}{suffix}", status_code=303)
+
+
 # --------------------------------------------------------------------------- invitation link
 
 
@@ -238,8 +225,7 @@ def survey_submit(token: str, request: Request, session: SessionDep, form: Parse
             request, view, base=base, action=base, status_code=422,
             errors=_errors(request, failed), values=shown,
         )  # fmt: skip
-    suffix = "?followup=1" if result.follow_up != FollowUp.none.value else ""
-    return RedirectResponse(f"{base}/thanks{suffix}", status_code=303)
+    return _thanks(f"{base}/thanks", result.follow_up)
 
 
 @router.get("/q/{token}/thanks", response_class=HTMLResponse)
@@ -318,42 +304,10 @@ def ticket_survey_submit(
             request, view, base=base, action=base, status_code=422,
             errors=_errors(request, exc), values=shown,
         )  # fmt: skip
-    suffix = "?followup=1" if response.follow_up != FollowUp.none.value else ""
-    return RedirectResponse(f"/q/done/thanks{suffix}", status_code=303)
+    return _thanks("/q/done/thanks", response.follow_up)
 
 
 # --------------------------------------------------------------------------- outlets
-
-
-class OutletLimiter:
-    """Answers per client address and outlet, in process memory (as the self-service
-    page's limits: each app server counts on its own)."""
-
-    def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def spend(self, limit: str, client: str, outlet: str) -> int | None:
-        """Count one answer; the seconds to wait when the budget is spent, else None."""
-        item = parse(limit)
-        if self._limiter.hit(item, "survey-outlet", client, outlet):
-            return None
-        reset = self._limiter.get_window_stats(item, "survey-outlet", client, outlet).reset_time
-        return max(1, math.ceil(reset - time.time()))
-
-
-_limiter_lock = threading.Lock()
-
-
-def _limiter(request: Request) -> OutletLimiter:
-    state = request.app.state
-    found: OutletLimiter | None = getattr(state, "survey_outlet_limiter", None)
-    if found is None:
-        with _limiter_lock:
-            found = getattr(state, "survey_outlet_limiter", None)
-            if found is None:
-                found = OutletLimiter()
-                state.survey_outlet_limiter = found
-    return found
 
 
 @router.get("/q/o/{code}", response_class=HTMLResponse)
@@ -384,10 +338,12 @@ def outlet_submit(code: str, request: Request, session: SessionDep, form: Parsed
     view = version_view(session, outlet.version_id)
     answers, shown = _answers(form, view)
     phone = str(form.get("phone") or "")[:40]
-    wait = _limiter(request).spend(
-        load_policy(session).outlet_limit, client_address(request), outlet.code
-    )
-    if wait is not None:
+    try:
+        limiter_for(request).survey_outlet(
+            load_policy(session).outlet_limit, client_address(request), outlet.code
+        )
+    except RateLimited as exc:
+        wait = exc.retry_after
         lang = request_language(request)
         message = i18n.gettext(lang, TOO_MANY, minutes=max(1, -(-wait // 60)))
         return _render(
@@ -403,5 +359,4 @@ def outlet_submit(code: str, request: Request, session: SessionDep, form: Parsed
             request, view, base=base, action=base, status_code=422,
             errors=_errors(request, exc), values=shown, phone_field=True, phone=phone,
         )  # fmt: skip
-    suffix = "?followup=1" if response.follow_up != FollowUp.none.value else ""
-    return RedirectResponse(f"/q/done/thanks{suffix}", status_code=303)
+    return _thanks("/q/done/thanks", response.follow_up)

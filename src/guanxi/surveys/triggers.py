@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
@@ -296,16 +296,6 @@ def send_reminders(
         total += len(sent)
         if len(sent) < 2000:
             return total
-
-
-def invitation_counts(session: Session) -> dict[str, int]:
-    """Open and answered invitations (for the worker's log)."""
-    return {
-        str(status): int(n)
-        for status, n in session.execute(
-            select(SurveyInvitation.status, func.count()).group_by(SurveyInvitation.status)
-        )
-    }
 
 
 def invite_by_hand(

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -76,10 +76,33 @@ ResolvedHook = Callable[[Session, Ticket], None]
 _resolved_hooks: list[ResolvedHook] = []
 
 
+_Hook = TypeVar("_Hook")
+
+
+def _add_hook(hooks: list[_Hook], hook: _Hook) -> None:
+    """Add ``hook`` to ``hooks`` once: domains register at every app start (and tests)."""
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def _run_after(hooks: list[ResolvedHook], kind: str, session: Session, ticket: Ticket) -> None:
+    """Run the after-commit ``hooks`` of a ticket step.
+
+    The step is committed: a failing hook (a mail that cannot be queued) must not turn the
+    agent's successful step into an error page. Logged by ticket id and hook name only - no
+    personal data.
+    """
+    for hook in hooks:
+        try:
+            hook(session, ticket)
+        except Exception:
+            session.rollback()
+            log.exception("%s hook %s failed for ticket %s", kind, hook.__name__, ticket.id)
+
+
 def register_resolved_hook(hook: ResolvedHook) -> None:
     """Run ``hook`` after every resolution (surveys, notifications)."""
-    if hook not in _resolved_hooks:
-        _resolved_hooks.append(hook)
+    _add_hook(_resolved_hooks, hook)
 
 
 # Called after a ticket is closed (committed): thanks after a complaint (care/) registers
@@ -89,8 +112,7 @@ _closed_hooks: list[ResolvedHook] = []
 
 def register_closed_hook(hook: ResolvedHook) -> None:
     """Run ``hook`` after every closing (care messages)."""
-    if hook not in _closed_hooks:
-        _closed_hooks.append(hook)
+    _add_hook(_closed_hooks, hook)
 
 
 # Asked when a ticket is created for a customer: a hook returning a mark (e.g. loyalty's
@@ -102,8 +124,7 @@ _priority_hooks: list[PriorityHook] = []
 
 def register_priority_hook(hook: PriorityHook) -> None:
     """Let ``hook`` lift new tickets of some customers (loyalty's priority service)."""
-    if hook not in _priority_hooks:
-        _priority_hooks.append(hook)
+    _add_hook(_priority_hooks, hook)
 
 
 _PRIORITY_ORDER = [Priority.low, Priority.normal, Priority.high, Priority.urgent]
@@ -495,23 +516,9 @@ def act(
     except StaleDataError as exc:
         raise Conflict("version_conflict", field="version") from exc
     if ticket.status == TicketStatus.resolved.value:
-        for hook in _resolved_hooks:
-            # The resolution is committed: a failing hook (a mail that cannot be queued)
-            # must not turn the agent's successful step into an error page. Logged by
-            # ticket id and hook name only - no personal data.
-            try:
-                hook(session, ticket)
-            except Exception:
-                session.rollback()
-                log.exception("resolved hook %s failed for ticket %s", hook.__name__, ticket.id)
+        _run_after(_resolved_hooks, "resolved", session, ticket)
     if action is TicketAction.close and ticket.status == TicketStatus.closed.value:
-        for hook in _closed_hooks:
-            # As above: the closing is committed whatever the hook does.
-            try:
-                hook(session, ticket)
-            except Exception:
-                session.rollback()
-                log.exception("closed hook %s failed for ticket %s", hook.__name__, ticket.id)
+        _run_after(_closed_hooks, "closed", session, ticket)
     return ticket
 
 

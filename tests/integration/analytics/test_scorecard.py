@@ -41,7 +41,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -139,100 +139,44 @@ def world(analytics_db: AnalyticsDb) -> dict[str, int]:
             **kw,
         )
 
-    a1 = ticket(
-        "A",
-        "T1",
-        local(2026, 10, 1, 9, 0),
-        first_response_at=local(2026, 10, 1, 9, 10),
-        resolved_at=local(2026, 10, 1, 11, 0),
-        satisfaction=10,
+    def at(month: int, day: int, hour: int, minute: int) -> datetime:
+        return local(2026, month, day, hour, minute)
+
+    # The tickets of the hand computation above, in this order (their ids follow it):
+    # name, owner, team, opened, first response, resolved, satisfaction, reopenings.
+    Row = tuple[
+        str, str | None, str | None, datetime, datetime | None, datetime | None, int | None, int
+    ]
+    table: tuple[Row, ...] = (
+        ("a1", "A", "T1", at(10, 1, 9, 0), at(10, 1, 9, 10), at(10, 1, 11, 0), 10, 0),
+        ("a2", "A", "T1", at(10, 2, 9, 0), at(10, 2, 9, 30), at(10, 3, 9, 0), 6, 1),
+        ("a3", "A", "T1", at(10, 5, 10, 0), at(10, 5, 10, 20), at(10, 5, 14, 0), None, 0),
+        ("a4", "A", "T1", at(9, 30, 23, 0), at(9, 30, 23, 40), at(10, 1, 0, 30), 8, 0),
+        ("a6", "A", "T1", at(11, 3, 9, 0), at(11, 3, 9, 2), at(11, 3, 9, 30), 10, 0),
+        # Still open: not handled.
+        ("a5", "A", "T1", at(10, 3, 9, 0), at(10, 3, 9, 5), None, None, 0),
+        ("b1", "B", "T1", at(10, 10, 9, 0), at(10, 10, 9, 5), at(10, 10, 10, 0), 8, 0),
+        ("b2", "B", "T1", at(10, 11, 9, 0), None, at(10, 12, 9, 0), 10, 0),
+        ("b3", "B", "T1", at(11, 1, 9, 0), at(11, 1, 9, 15), at(11, 2, 9, 0), 4, 1),
+        # Resolved after the cut-off: not yet handled.
+        ("b4", "B", "T1", at(11, 19, 9, 0), at(11, 19, 9, 1), at(11, 21, 9, 0), 10, 0),
+        ("c1", "C", "T2", at(10, 20, 9, 0), at(10, 20, 9, 45), at(10, 20, 21, 0), 10, 0),
+        ("c2", None, "T2", at(10, 21, 9, 0), at(10, 21, 9, 50), at(10, 21, 10, 0), None, 0),
+        ("x1", "C", None, at(10, 22, 9, 0), at(10, 22, 9, 30), at(10, 22, 11, 0), None, 0),
     )
-    a2 = ticket(
-        "A",
-        "T1",
-        local(2026, 10, 2, 9, 0),
-        first_response_at=local(2026, 10, 2, 9, 30),
-        resolved_at=local(2026, 10, 3, 9, 0),
-        satisfaction=6,
-        reopened=1,
-    )
-    a3 = ticket(
-        "A",
-        "T1",
-        local(2026, 10, 5, 10, 0),
-        first_response_at=local(2026, 10, 5, 10, 20),
-        resolved_at=local(2026, 10, 5, 14, 0),
-    )
-    ticket(
-        "A",
-        "T1",
-        local(2026, 9, 30, 23, 0),
-        first_response_at=local(2026, 9, 30, 23, 40),
-        resolved_at=local(2026, 10, 1, 0, 30),
-        satisfaction=8,
-    )
-    ticket(
-        "A",
-        "T1",
-        local(2026, 11, 3, 9, 0),
-        first_response_at=local(2026, 11, 3, 9, 2),
-        resolved_at=local(2026, 11, 3, 9, 30),
-        satisfaction=10,
-    )
-    # Still open: not handled.
-    ticket(
-        "A",
-        "T1",
-        local(2026, 10, 3, 9, 0),
-        first_response_at=local(2026, 10, 3, 9, 5),
-        status="in_progress",
-    )
-    b1 = ticket(
-        "B",
-        "T1",
-        local(2026, 10, 10, 9, 0),
-        first_response_at=local(2026, 10, 10, 9, 5),
-        resolved_at=local(2026, 10, 10, 10, 0),
-        satisfaction=8,
-    )
-    ticket(
-        "B", "T1", local(2026, 10, 11, 9, 0), resolved_at=local(2026, 10, 12, 9, 0), satisfaction=10
-    )
-    b3 = ticket(
-        "B",
-        "T1",
-        local(2026, 11, 1, 9, 0),
-        first_response_at=local(2026, 11, 1, 9, 15),
-        resolved_at=local(2026, 11, 2, 9, 0),
-        satisfaction=4,
-        reopened=1,
-    )
-    # Resolved after the cut-off: not yet handled.
-    ticket(
-        "B",
-        "T1",
-        local(2026, 11, 19, 9, 0),
-        first_response_at=local(2026, 11, 19, 9, 1),
-        resolved_at=local(2026, 11, 21, 9, 0),
-        satisfaction=10,
-    )
-    ticket(
-        "C",
-        "T2",
-        local(2026, 10, 20, 9, 0),
-        first_response_at=local(2026, 10, 20, 9, 45),
-        resolved_at=local(2026, 10, 20, 21, 0),
-        satisfaction=10,
-    )
-    ticket(
-        None,
-        "T2",
-        local(2026, 10, 21, 9, 0),
-        first_response_at=local(2026, 10, 21, 9, 50),
-        resolved_at=local(2026, 10, 21, 10, 0),
-    )
-    ticket("C", None, local(2026, 10, 22, 9, 0), first_response_at=local(2026, 10, 22, 9, 30),
-           resolved_at=local(2026, 10, 22, 11, 0))  # fmt: skip
+    made: dict[str, int] = {}
+    for name, owner, in_team, opened, first, resolved, satisfaction, reopened in table:
+        made[name] = ticket(
+            owner,
+            in_team,
+            opened,
+            first_response_at=first,
+            resolved_at=resolved,
+            satisfaction=satisfaction,
+            reopened=reopened,
+            **({"status": "in_progress"} if resolved is None else {}),
+        )
+    a1, a2, a3, b1, b3 = (made[k] for k in ("a1", "a2", "a3", "b1", "b3"))
     rows.breach(a2, local(2026, 10, 2, 17, 0))
     rows.breach(b3, local(2026, 11, 1, 20, 0))
     # After the cut-off: b1 still met its targets at the time of the run.
@@ -684,8 +628,14 @@ def test_only_team_performance_roles_see_scorecards(web: Any, world: dict[str, i
     assert web.get("/api/v1/analytics/scorecard").status_code == 403
     assert web.get("/api/v1/analytics/scorecard/export").status_code == 403
     _sign_in(web, "analyst1")
-    assert web.get("/analytics/scorecard?period=year&start=2026").status_code == 200
-    assert web.get("/api/v1/analytics/scorecard?period=year&start=2026").status_code == 200
+    page = web.get("/analytics/scorecard?period=year&start=2026")
+    assert page.status_code == 200
+    assert '<p class="an-caption" id="sc-period">2026</p>' in page.text
+    year = web.get("/api/v1/analytics/scorecard?period=year&start=2026")
+    assert year.status_code == 200
+    # Every handled ticket of the fixture falls in the fourth quarter: the year is Q4.
+    assert year.json()["period_start"] == "2026-01-01"
+    assert [x["tickets_handled"] for x in year.json()["agents"]] == [5, 3, 2]
     web.cookies.clear()
     assert web.get("/api/v1/analytics/scorecard").status_code == 401
 

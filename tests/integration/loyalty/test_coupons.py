@@ -201,7 +201,17 @@ def test_void_and_expiry(db: Session, manager: Any, make_customer: Any) -> None:
     ids = [make_customer(f"客户{i}").id for i in range(3)]
     issued = _issue(db, "save10", ids, "k", now=NOW)
     with clock.frozen(NOW + timedelta(days=1)):
-        void_coupon(db, code=issued[ids[0]], reason="客户投诉补偿重复", actor=manager)
+        # Voided from another customer's view (the 360 panel): refused, nothing changes.
+        with pytest.raises(Conflict) as other:
+            void_coupon(db, code=issued[ids[0]], reason="x", actor=manager, customer_id=ids[1])
+        assert (other.value.message, other.value.params["field"]) == (
+            "coupon_other_customer",
+            "code",
+        )
+        assert db.scalar(select(Coupon.status).where(Coupon.customer_id == ids[0])) == "issued"
+        void_coupon(
+            db, code=issued[ids[0]], reason="客户投诉补偿重复", actor=manager, customer_id=ids[0]
+        )
         with pytest.raises(Conflict) as info:
             redeem_coupon(db, code=issued[ids[0]], reference="YT1", actor=manager)
         assert info.value.message == "coupon_void"

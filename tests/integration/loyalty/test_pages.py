@@ -8,13 +8,14 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.core import clock
-from guanxi.loyalty import accrual
+from guanxi.loyalty import accrual, codes, coupons
 from guanxi.loyalty.models import Coupon, CouponTemplate, LoyaltyMember
 from guanxi.loyalty.policy import load_policy
+from guanxi.loyalty.schemas import CouponTemplateIn
 from tests.conftest import PASSWORD
 
 from .conftest import add_shipment
@@ -138,7 +139,8 @@ def test_enrol_issue_use_and_void_from_the_panel(
     assert template is not None
     assert (template.amount_off_fen, template.valid_days) == (1000, 30)
     enrolled = client.post(f"/customers/{cid}/loyalty/enrol", data={"csrf_token": csrf}, headers=HX)
-    assert "Enrolled" in enrolled.text
+    assert '<p class="banner" role="status">Enrolled</p>' in enrolled.text
+    assert db.get(LoyaltyMember, cid) is not None
     issued = client.post(
         f"/customers/{cid}/loyalty/issue",
         data={"csrf_token": csrf, "template_code": "sorry10", "key": "g1"},
@@ -162,6 +164,45 @@ def test_enrol_issue_use_and_void_from_the_panel(
         headers=HX,
     )
     assert "Code: This coupon has already been used (YT77)" in void.text
+    # Another customer's panel does not touch this customer's coupons.
+    elsewhere = client.post(
+        f"/customers/{make_customer().id}/loyalty/void",
+        data={"csrf_token": csrf, "code": coupon.code, "reason": "test"},
+        headers=HX,
+    )
+    assert "Code: This coupon belongs to another customer" in elsewhere.text
+
+
+def test_buy_a_coupon_with_points_from_the_panel(
+    client: Any, db: Session, make_user: Any, make_customer: Any
+) -> None:
+    manager = make_user("manager")
+    cid = make_customer().id
+    _points(db, cid, 50_000)  # 500 points
+    template_in = CouponTemplateIn.model_validate(
+        {"code": "pts300", "name_zh": "积分券", "name_en": "Points coupon", "kind": "amount_off",
+         "amount_off_fen": 1000, "valid_days": 30, "points_price": 300}
+    )  # fmt: skip
+    coupons.save_template(db, template_in=template_in, actor=manager)
+    csrf = _sign_in(client, manager.username)
+    bought = client.post(
+        f"/customers/{cid}/loyalty/buy",
+        data={"csrf_token": csrf, "template_code": "pts300", "key": "b1"},
+        headers=HX,
+    )
+    coupon = db.scalar(select(Coupon).where(Coupon.customer_id == cid))
+    assert coupon is not None
+    assert f"已发放优惠券 {codes.display(coupon.code)}" in bought.text
+    assert _balance(db, cid) == 200
+    # Not enough points for a second: refused naming the field, nothing moves.
+    again = client.post(
+        f"/customers/{cid}/loyalty/buy",
+        data={"csrf_token": csrf, "template_code": "pts300", "key": "b2"},
+        headers=HX,
+    )
+    assert "积分：积分不足：余额为 200" in again.text
+    assert _balance(db, cid) == 200
+    assert db.scalar(select(func.count()).select_from(Coupon)) == 1
 
 
 def test_members_report_and_verify_pages(
@@ -227,5 +268,8 @@ def test_readers_cannot_change_anything(
         ).status_code
         == 403
     )
+    assert _balance(db, cid) == 100
+    before = load_policy(db)
     assert client.post("/loyalty/policy", data={"csrf_token": csrf}).status_code == 403
+    assert load_policy(db) == before
     assert _balance(db, cid) == 100

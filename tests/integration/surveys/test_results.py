@@ -196,6 +196,9 @@ def test_results_api_and_page(
     )
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
+    # The route streams the service's CSV of the same filters, every row of it.
+    assert export.content.decode("utf-8") == "".join(results.export_csv(db, NOV, TZ))
+    assert len(export.content.decode("utf-8").splitlines()) == 7
     # An agent may not read company-wide results.
     _agent, agent_headers = login("agent")
     assert client.get("/api/v1/surveys/results", headers=agent_headers).status_code == 403

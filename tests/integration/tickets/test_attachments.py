@@ -194,25 +194,31 @@ def test_a_file_is_stored_owner_only_with_its_hash_and_audit(
     assert (found.attachment.id, found.path) == (row.id, path)
 
 
+# Named by file: the workbook's bytes carry its creation time, and test ids made of them
+# differ between pytest-xdist workers.
+ALLOWED_SAMPLES = [
+    ("photo.jpg", JPEG, "image/jpeg"),
+    ("photo.JPEG", JPEG, "image/jpeg"),
+    ("photo.png", png(), "image/png"),
+    ("anim.gif", GIF, "image/gif"),
+    ("phone.webp", WEBP, "image/webp"),
+    ("iphone.heic", HEIC, "image/heic"),
+    ("letter.pdf", PDF, "application/pdf"),
+    ("note.txt", "客户来电称外箱破损\n".encode(), "text/plain; charset=utf-8"),
+    ("list.csv", "运单号,金额\nSF1,12.00\n".encode("gb18030"), "text/csv; charset=gb18030"),
+    ("statement.docx", docx(), attachments.ALLOWED_TYPES["docx"].content_type),
+    ("losses.xlsx", xlsx(), attachments.ALLOWED_TYPES["xlsx"].content_type),
+    ("call.mp3", MP3, "audio/mpeg"),
+    ("call.m4a", M4A, "audio/mp4"),
+    ("call.amr", AMR, "audio/amr"),
+    ("unboxing.mp4", MP4, "video/mp4"),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "content_type"),
-    [
-        ("photo.jpg", JPEG, "image/jpeg"),
-        ("photo.JPEG", JPEG, "image/jpeg"),
-        ("photo.png", png(), "image/png"),
-        ("anim.gif", GIF, "image/gif"),
-        ("phone.webp", WEBP, "image/webp"),
-        ("iphone.heic", HEIC, "image/heic"),
-        ("letter.pdf", PDF, "application/pdf"),
-        ("note.txt", "客户来电称外箱破损\n".encode(), "text/plain; charset=utf-8"),
-        ("list.csv", "运单号,金额\nSF1,12.00\n".encode("gb18030"), "text/csv; charset=gb18030"),
-        ("statement.docx", docx(), attachments.ALLOWED_TYPES["docx"].content_type),
-        ("losses.xlsx", xlsx(), attachments.ALLOWED_TYPES["xlsx"].content_type),
-        ("call.mp3", MP3, "audio/mpeg"),
-        ("call.m4a", M4A, "audio/mp4"),
-        ("call.amr", AMR, "audio/amr"),
-        ("unboxing.mp4", MP4, "video/mp4"),
-    ],
+    ALLOWED_SAMPLES,
+    ids=[name for name, _data, _type in ALLOWED_SAMPLES],
 )
 def test_allowed_types_are_recognised_by_content(name: str, data: bytes, content_type: str) -> None:
     ext = name.rpartition(".")[2].lower()

@@ -9,105 +9,45 @@ import pytest
 from guanxi.care.calendar import FESTIVALS, festival_dates, festivals_on, next_occurrence
 
 # Published dates (the State Council's holiday notices and the Purple Mountain
-# Observatory's almanac): Spring Festival, Lantern, Dragon Boat, Qixi, Mid-Autumn, Double
-# Ninth, and New Year's Eve (the last day of the twelfth month before that Spring Festival).
-PUBLISHED: dict[str, list[date]] = {
-    "spring_festival": [
-        date(2024, 2, 10),
-        date(2025, 1, 29),
-        date(2026, 2, 17),
-        date(2027, 2, 6),
-        date(2028, 1, 26),
-        date(2029, 2, 13),
-        date(2030, 2, 3),
-    ],
-    "lantern": [
-        date(2024, 2, 24),
-        date(2025, 2, 12),
-        date(2026, 3, 3),
-        date(2027, 2, 20),
-        date(2028, 2, 9),
-        date(2029, 2, 27),
-        date(2030, 2, 17),
-    ],
-    "dragon_boat": [
-        date(2024, 6, 10),
-        date(2025, 5, 31),
-        date(2026, 6, 19),
-        date(2027, 6, 9),
-        date(2028, 5, 28),
-        date(2029, 6, 16),
-        date(2030, 6, 5),
-    ],
-    "qixi": [
-        date(2024, 8, 10),
-        date(2025, 8, 29),
-        date(2026, 8, 19),
-        date(2027, 8, 8),
-        date(2028, 8, 26),
-        date(2029, 8, 16),
-        date(2030, 8, 5),
-    ],
-    "mid_autumn": [
-        date(2024, 9, 17),
-        date(2025, 10, 6),
-        date(2026, 9, 25),
-        date(2027, 9, 15),
-        date(2028, 10, 3),
-        date(2029, 9, 22),
-        date(2030, 9, 12),
-    ],
-    "double_ninth": [
-        date(2024, 10, 11),
-        date(2025, 10, 29),
-        date(2026, 10, 18),
-        date(2027, 10, 8),
-        date(2028, 10, 26),
-        date(2029, 10, 16),
-        date(2030, 10, 5),
-    ],
-    # 除夕: 29th of the twelfth month in 2025, 2026, 2028 (30 days in the month otherwise).
-    "new_years_eve": [
-        date(2024, 2, 9),
-        date(2025, 1, 28),
-        date(2026, 2, 16),
-        date(2027, 2, 5),
-        date(2028, 1, 25),
-        date(2029, 2, 12),
-        date(2030, 2, 2),
-    ],
-    "qingming": [
-        date(2024, 4, 4),
-        date(2025, 4, 4),
-        date(2026, 4, 5),
-        date(2027, 4, 5),
-        date(2028, 4, 4),
-        date(2029, 4, 4),
-        date(2030, 4, 5),
-    ],
+# Observatory's almanac), month-day per solar year. New Year's Eve is the last day of the
+# twelfth month before that Spring Festival: the 29th in 2025, 2026 and 2028 (the 30th
+# otherwise). 腊八 (12/8) falls in January of the next solar year, or on the year's 1st of
+# January.
+CODES = (
+    "spring_festival",
+    "lantern",
+    "dragon_boat",
+    "qixi",
+    "mid_autumn",
+    "double_ninth",
+    "new_years_eve",
+    "qingming",
+    "laba",
+)
+PUBLISHED: dict[int, tuple[str, ...]] = {
+    2024: ("02-10", "02-24", "06-10", "08-10", "09-17", "10-11", "02-09", "04-04", "01-18"),
+    2025: ("01-29", "02-12", "05-31", "08-29", "10-06", "10-29", "01-28", "04-04", "01-07"),
+    2026: ("02-17", "03-03", "06-19", "08-19", "09-25", "10-18", "02-16", "04-05", "01-26"),
+    2027: ("02-06", "02-20", "06-09", "08-08", "09-15", "10-08", "02-05", "04-05", "01-15"),
+    2028: ("01-26", "02-09", "05-28", "08-26", "10-03", "10-26", "01-25", "04-04", "01-04"),
+    2029: ("02-13", "02-27", "06-16", "08-16", "09-22", "10-16", "02-12", "04-04", "01-22"),
+    2030: ("02-03", "02-17", "06-05", "08-05", "09-12", "10-05", "02-02", "04-05", "01-11"),
 }
-# 腊八 (12/8) falls in January of the next solar year, or on the year's 1st of January.
-LABA = [
-    date(2024, 1, 18),
-    date(2025, 1, 7),
-    date(2026, 1, 26),
-    date(2027, 1, 15),
-    date(2028, 1, 4),
-    date(2029, 1, 22),
-    date(2030, 1, 11),
+CASES = [
+    (year, code, date.fromisoformat(f"{year}-{month_day}"))
+    for year, row in PUBLISHED.items()
+    for code, month_day in zip(CODES, row, strict=True)
 ]
 
 
-@pytest.mark.parametrize("code", sorted(PUBLISHED))
-def test_lunar_and_solar_term_festivals_match_the_published_dates(code: str) -> None:
-    for expected in PUBLISHED[code]:
-        found = [d for d, f in festival_dates(expected.year) if f.code == code]
-        assert found == [expected], (code, expected.year)
+@pytest.mark.parametrize(("year", "code", "expected"), CASES)
+def test_lunar_and_solar_term_festivals_match_the_published_dates(
+    year: int, code: str, expected: date
+) -> None:
+    assert [d for d, f in festival_dates(year) if f.code == code] == [expected]
 
 
-def test_laba_and_the_fixed_solar_days() -> None:
-    for expected in LABA:
-        assert [d for d, f in festival_dates(expected.year) if f.code == "laba"] == [expected]
+def test_the_fixed_solar_days() -> None:
     for year in range(2024, 2031):
         days = {f.code: d for d, f in festival_dates(year) if f.solar is not None}
         assert days == {

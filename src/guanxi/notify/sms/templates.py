@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -265,8 +265,3 @@ def _audit_view(view: TemplateView) -> dict[str, Any]:
         "active": view.active,
     }
     return data
-
-
-def with_defaults(code: str) -> TemplateView:
-    """A new template's starting values: the built-in one, or an empty service template."""
-    return BUILTIN.get(code) or replace(_builtin(code, code, "service", "", ""), builtin=False)
