@@ -21,8 +21,13 @@ def register(app: typer.Typer) -> None:
     @group.command("accrue")
     def accrue_command(
         chunk: Annotated[
-            int, typer.Option(min=100, max=5_000_000, help="shipments per transaction")
-        ] = 1_000_000,
+            int | None,
+            typer.Option(
+                min=100,
+                max=5_000_000,
+                help="shipments per transaction (default 1,000,000; PostgreSQL 5,000,000)",
+            ),
+        ] = None,
         from_id: Annotated[
             int | None,
             typer.Option(

@@ -293,16 +293,20 @@ class BalanceCheck:
 
 _VERIFY_BATCH = 200_000
 
+# A full join: ledger rows of a customer with no member row are a difference too (their
+# cached balance is 0), as in the SQLite path.
 _VERIFY_SQL = """
-SELECT m.customer_id, m.balance, COALESCE(l.total, 0), m.lifetime_points, COALESCE(l.credits, 0)
+SELECT COALESCE(m.customer_id, l.customer_id), COALESCE(m.balance, 0), COALESCE(l.total, 0),
+       COALESCE(m.lifetime_points, 0), COALESCE(l.credits, 0)
 FROM loyalty_member AS m
-LEFT JOIN (
+FULL JOIN (
     SELECT customer_id, SUM(points) AS total,
            SUM(CASE WHEN points > 0 THEN points ELSE 0 END) AS credits
     FROM loyalty_points GROUP BY customer_id
 ) AS l ON l.customer_id = m.customer_id
-WHERE m.balance <> COALESCE(l.total, 0) OR m.lifetime_points <> COALESCE(l.credits, 0)
-ORDER BY m.customer_id
+WHERE COALESCE(m.balance, 0) <> COALESCE(l.total, 0)
+   OR COALESCE(m.lifetime_points, 0) <> COALESCE(l.credits, 0)
+ORDER BY 1
 LIMIT :limit
 """
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.core.db import make_sessionmaker
@@ -93,6 +93,27 @@ def test_running_again_or_from_zero_adds_nothing(db: Session, make_customer: Any
     assert verify_balances(db).ok
 
 
+def test_a_chunk_half_credited_credits_only_the_new_half(db: Session, make_customer: Any) -> None:
+    """The watermark moved back over credited and new shipments alike: one chunk spans
+    both (PostgreSQL takes its guarded insert) and credits the new ones only."""
+    a = make_customer()
+    for day in range(3):
+        add_shipment(db, a.id, fee_fen=1000, at=T0 + timedelta(days=day))
+    db.commit()
+    assert accrual.accrue(db).entries == 3
+    for day in range(3, 5):
+        add_shipment(db, a.id, fee_fen=2000, at=T0 + timedelta(days=day))
+    db.commit()
+    accrual.reset_watermark(db, to=0)
+    again = accrual.accrue(db, chunk=10)
+    assert (again.chunks, again.shipments, again.entries, again.points) == (1, 5, 2, 40)
+    assert [row[2] for row in _ledger(db)] == [10, 10, 10, 20, 20]
+    member = db.get(LoyaltyMember, a.id, populate_existing=True)
+    assert member is not None
+    assert (member.balance, member.lifetime_points) == (70, 70)
+    assert verify_balances(db).ok
+
+
 def test_new_shipments_after_a_run_are_credited_next_time(db: Session, make_customer: Any) -> None:
     a = make_customer()
     add_shipment(db, a.id, fee_fen=1000, at=T0)
@@ -158,6 +179,23 @@ def test_verify_reports_a_tampered_balance(db: Session, make_customer: Any) -> N
     check = verify_balances(db)
     assert not check.ok
     assert check.differences == [(a.id, 40, 42)]
+
+
+def test_verify_reports_ledger_rows_without_a_member(db: Session, make_customer: Any) -> None:
+    """A member row deleted behind the service's back: its ledger rows (42 points) are a
+    difference against a cached balance of 0, on both databases."""
+    a, b = make_customer("甲"), make_customer("乙")
+    add_shipment(db, a.id, fee_fen=4200, at=T0)
+    add_shipment(db, b.id, fee_fen=1500, at=T0)
+    db.commit()
+    accrual.accrue(db)
+    db.execute(delete(LoyaltyMember).where(LoyaltyMember.customer_id == a.id))
+    db.commit()
+    check = verify_balances(db)
+    assert not check.ok
+    assert check.differences == [(a.id, 0, 42)]
+    assert check.lifetime_differences == [(a.id, 0, 42)]
+    assert (check.members, check.balance_total, check.ledger_total) == (1, 15, 57)
 
 
 def test_a_backfill_rebuilds_the_customer_index(
