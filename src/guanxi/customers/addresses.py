@@ -123,13 +123,34 @@ def _tables() -> _Tables:
     return _Tables(provinces, cities, districts, longest)
 
 
+# Per table of _tables() (which lives as long as the process): the beginnings, of two
+# characters or more, of its keys. Kept with the table itself so an id is never reused.
+_BEGINNINGS: dict[int, tuple[dict[str, object], frozenset[str]]] = {}
+
+
+def _beginnings(table: dict[str, object]) -> frozenset[str]:
+    entry = _BEGINNINGS.get(id(table))
+    if entry is None or entry[0] is not table:
+        found = frozenset(key[:n] for key in table for n in range(2, len(key) + 1))
+        entry = _BEGINNINGS[id(table)] = (table, found)
+    return entry[1]
+
+
 def _match(text: str, pos: int, table: dict[str, object], longest: int) -> tuple[str, int] | None:
-    """The longest key of ``table`` that starts at ``pos``."""
-    for length in range(min(longest, len(text) - pos), 1, -1):
+    """The longest key of ``table`` that starts at ``pos``.
+
+    Grows the candidate while it still begins some key (an import parses an address a row,
+    so trying every length down from the longest name costs more than the rest of the row);
+    a candidate that begins no key cannot be extended into one."""
+    beginnings = _beginnings(table)
+    found = None
+    for length in range(2, min(longest, len(text) - pos) + 1):
         candidate = text[pos : pos + length]
+        if candidate not in beginnings:
+            break
         if candidate in table:
-            return candidate, pos + length
-    return None
+            found = candidate, pos + length
+    return found
 
 
 def _skip_spaces(text: str, pos: int) -> int:

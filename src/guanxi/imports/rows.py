@@ -59,17 +59,37 @@ def shown_value(spec: FieldSpec | None, raw: str) -> str:
     return value if len(value) <= 100 else value[:97] + "..."
 
 
+def merge_address_parts(address: dict[str, str]) -> None:
+    """Combine a row's address cells (``line``, ``detail``, ``province``, ``city``,
+    ``district``) the way the customer schema is given them, in place."""
+    parts = "".join(address.get(k, "") for k in ("province", "city", "district"))
+    if address.get("line") and parts and not address["line"].startswith(parts[:2]):
+        # Separate province / city / district columns beside an address line (what
+        # an export writes): parse them together.
+        address["line"] = parts + address["line"]
+        for key in ("province", "city", "district"):
+            address.pop(key, None)
+    if not address.get("line") and not address.get("detail"):
+        # Province / city / district without a street: keep them as the detail.
+        address["detail"] = "".join(address.get(k, "") for k in ("province", "city", "district"))
+
+
 @dataclass
 class ParsedRow:
     """A row's cleaned values before the domain schema: ``payload`` for the schema,
     ``refs`` naming another record (the customer of a shipment), ``sources`` recording which
-    column each value came from (to name it in errors)."""
+    column each value came from (to name it in errors). ``model`` is set when the fast path
+    (``imports.fast``) already built the validated model, ``checked`` when it cleaned and
+    checked the payload (a shipment's model waits for its customer)."""
 
     row: int
     payload: dict[str, Any] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
+    model: BaseModel | None = None
+    # The payload holds the schema's own values already (the fast path checked them).
+    checked: bool = False
 
 
 class RowParser:
@@ -223,19 +243,7 @@ class RowParser:
             # A row with a credit code and no kind column is an organisation.
             payload["kind"] = "enterprise"
         if schema is CustomerCreate and "addresses" in payload:
-            address = payload["addresses"][0]
-            parts = "".join(address.get(k, "") for k in ("province", "city", "district"))
-            if address.get("line") and parts and not address["line"].startswith(parts[:2]):
-                # Separate province / city / district columns beside an address line (what
-                # an export writes): parse them together.
-                address["line"] = parts + address["line"]
-                for key in ("province", "city", "district"):
-                    address.pop(key, None)
-            if not address.get("line") and not address.get("detail"):
-                # Province / city / district without a street: keep them as the detail.
-                address["detail"] = "".join(
-                    address.get(k, "") for k in ("province", "city", "district")
-                )
+            merge_address_parts(payload["addresses"][0])
         try:
             return schema.model_validate(payload)
         except ValidationError as exc:

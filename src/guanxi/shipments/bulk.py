@@ -9,6 +9,7 @@ changes nothing. Creations and updates are audited once per batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
+from guanxi.core.bulkload import insert_rows
 from guanxi.core.db import reserve_ids, table_of
 from guanxi.customers.bulk import RowRejection
 from guanxi.security.crypto import cipher
@@ -23,6 +25,10 @@ from guanxi.shipments.models import Shipment, ShipmentEvent
 from guanxi.shipments.schemas import ShipmentCreate
 
 _CHUNK = 500
+# The schema's fields as the shipment's columns (the receiver's phone is stored encrypted).
+_MODEL_COLUMNS = tuple(name for name in ShipmentCreate.model_fields if name != "receiver_phone")
+_CREATED_AT = _MODEL_COLUMNS.index("created_at")
+_STATUS = _MODEL_COLUMNS.index("status")
 
 
 @dataclass
@@ -67,7 +73,8 @@ def upsert_shipments(
         for found in session.execute(select(table).where(table.c.waybill_no.in_(chunk))):
             stored[found.waybill_no] = found
     now = clock.now()
-    new_rows: list[dict[str, Any]] = []
+    c = cipher()
+    new_rows: list[list[Any]] = []
     changes: list[dict[str, Any]] = []
     rows_seen: list[int] = []
     for number in numbers:
@@ -90,15 +97,14 @@ def upsert_shipments(
             ]
             continue
         if current is None:
-            # Every column named (executemany needs one shape), the schema's defaults included.
-            full = {
-                k: (v.value if hasattr(v, "value") else v)
-                for k, v in data.model_dump(exclude={"receiver_phone"}).items()
-            }
-            full["created_at"] = created_at
+            # Every column named (one shape for the whole batch), the schema's defaults
+            # included; enum members as their codes.
+            full = [getattr(data, name) for name in _MODEL_COLUMNS]
+            full = [v.value if isinstance(v, Enum) else v for v in full]
+            full[_CREATED_AT] = created_at
             phone = data.receiver_phone
-            full["receiver_phone_enc"] = cipher().encrypt("phone", phone) if phone else None
-            full["receiver_phone_bidx"] = values.get("receiver_phone_bidx")
+            full.append(c.encrypt("phone", phone) if phone else None)
+            full.append(values.get("receiver_phone_bidx"))
             new_rows.append(full)
             result.created += 1 + extra
             continue
@@ -112,15 +118,17 @@ def upsert_shipments(
             result.unchanged += len(folded[number])
     if new_rows:
         ids = reserve_ids(session, table, len(new_rows))
-        for new_row, new_id in zip(new_rows, ids, strict=True):
-            new_row["id"] = new_id
-        session.execute(insert(table), new_rows)
-        session.execute(
-            insert(table_of(ShipmentEvent)),
-            [
-                {"shipment_id": sid, "occurred_at": r["created_at"], "status": r["status"]}
-                for sid, r in zip(ids, new_rows, strict=True)
-            ],
+        insert_rows(
+            session,
+            table,
+            ("id", *_MODEL_COLUMNS, "receiver_phone_enc", "receiver_phone_bidx"),
+            [(new_id, *r) for new_id, r in zip(ids, new_rows, strict=True)],
+        )
+        insert_rows(
+            session,
+            table_of(ShipmentEvent),
+            ("shipment_id", "occurred_at", "status"),
+            [(sid, r[_CREATED_AT], r[_STATUS]) for sid, r in zip(ids, new_rows, strict=True)],
         )
     # One UPDATE statement per set of changed columns, executed for all rows that share it.
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}

@@ -68,3 +68,38 @@ def test_never_raises_and_keeps_the_rest(line: str) -> None:
         assert parsed.detail in line or parsed.detail in __import__("unicodedata").normalize(
             "NFKC", line
         )
+
+
+def _longest_key_first(text: str, pos: int, table: dict[str, object], longest: int) -> object:
+    """The matching rule as first written: every length, from the longest name down."""
+    for length in range(min(longest, len(text) - pos), 1, -1):
+        if text[pos : pos + length] in table:
+            return text[pos : pos + length], pos + length
+    return None
+
+
+def _division_names() -> list[str]:
+    from guanxi.customers.addresses import _tables
+
+    t = _tables()
+    return sorted({*t.provinces, *t.cities, *t.districts})
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_division_names()),
+            st.sampled_from(_division_names()).map(lambda n: n[: len(n) // 2 + 1]),
+            st.sampled_from(["省", "市", "区", "县", "自治", "路1号", " ", "，"]),
+        ),
+        max_size=5,
+    ).map("".join)
+)
+def test_match_grows_to_the_same_longest_name(text: str) -> None:
+    from guanxi.customers.addresses import _match, _tables
+
+    t = _tables()
+    for table in (t.provinces, t.cities, t.districts):
+        for pos in range(len(text)):
+            expected = _longest_key_first(text, pos, table, t.max_alias)  # type: ignore[arg-type]
+            assert _match(text, pos, table, t.max_alias) == expected  # type: ignore[arg-type]
