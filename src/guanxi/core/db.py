@@ -74,7 +74,10 @@ def _tune_sqlite(engine: Engine, mmap_bytes: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: every request opens a transaction, and the statement
+        # machinery of ``exec_driver_sql`` (events, cursor wrapping) cost more than SQLite's
+        # BEGIN itself. An error still surfaces as the driver's sqlite3 exception.
+        conn.connection.driver_connection.execute(f"BEGIN {mode}")
 
 
 def table_of(model: type[Base]) -> Table:
@@ -164,6 +167,33 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     return "unique" in text_ or "duplicate key" in text_
 
 
+_HOT_CONNECTION = "guanxi.hot_connection"
+
+
+def _driver_connection(session: Session) -> tuple[Dialect, Any]:
+    """The dialect and driver connection of the session's current transaction.
+
+    ``Session.connection()`` walks the transaction's state machine on every call; a request
+    running ten hot selects asks once per transaction and keeps the answer in
+    ``session.info``, keyed by the (root) transaction object itself: a commit, rollback or
+    close ends that transaction, so the next call asks the session again.
+    """
+    cached = session.info.get(_HOT_CONNECTION)
+    if cached is not None:
+        tx = session.get_transaction()
+        if tx is not None and cached[0] is tx and tx.is_active and session.is_active:
+            return cached[1], cached[2]
+    conn = session.connection()
+    dbapi_conn = conn.connection.dbapi_connection
+    session.info[_HOT_CONNECTION] = (session.get_transaction(), conn.dialect, dbapi_conn)
+    return conn.dialect, dbapi_conn
+
+
+# (SQL, positional parameter order or None, bound literals, (column index, result
+# processor) of the columns whose type converts what the driver returns).
+_Plan = tuple[str, tuple[str, ...] | None, dict[str, Any], list[tuple[int, Callable[[Any], Any]]]]
+
+
 class HotSelect:
     """A read-only Core select compiled once per dialect and run on the driver's cursor.
 
@@ -183,11 +213,9 @@ class HotSelect:
         # Unlabelled expressions (count(), coalesce()) get positional names; rename=True.
         keys = [c.key or f"_{i}" for i, c in enumerate(stmt.selected_columns)]
         self.Row: Any = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
-        self._plans: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any], list[Any]]] = {}
+        self._plans: dict[str, _Plan] = {}
 
-    def _plan(
-        self, dialect: Dialect
-    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any], list[Any]]:
+    def _plan(self, dialect: Dialect) -> _Plan:
         plan = self._plans.get(dialect.name)
         if plan is None:
             compiled = self.stmt.compile(dialect=dialect)
@@ -195,9 +223,13 @@ class HotSelect:
                 # IN (...) lists are rendered per call; that is Connection.execute's job.
                 raise ValueError("HotSelect takes no expanding (IN list) parameters")
             order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
-            processors: list[Callable[[Any], Any] | None] = [
+            processors = [
                 c.type.dialect_impl(dialect).result_processor(dialect, None)
                 for c in self.stmt.selected_columns
+            ]
+            # Only the converting columns are visited per row (a wide row has a few).
+            converters: list[tuple[int, Callable[[Any], Any]]] = [
+                (i, p) for i, p in enumerate(processors) if p is not None
             ]
             # Literal values inside the statement (coalesce(sum(x), 0)) travel as parameters.
             defaults = {
@@ -205,31 +237,34 @@ class HotSelect:
                 for bind, name in compiled.bind_names.items()
                 if not bind.required
             }
-            plan = (compiled.string, order, defaults, processors)
+            plan = (compiled.string, order, defaults, converters)
             self._plans[dialect.name] = plan
         return plan
 
     def all(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
         """Every row, as named tuples with the select's column keys."""
-        conn = session.connection()
-        sql, order, defaults, processors = self._plan(conn.dialect)
+        dialect, dbapi_conn = _driver_connection(session)
+        sql, order, defaults, converters = self._plan(dialect)
         merged = {**defaults, **params}
         bound: Any = tuple(merged[name] for name in order) if order is not None else merged
         if HotSelect.trace is not None:
             HotSelect.trace(sql, bound)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = dbapi_conn.cursor()
         try:
             cursor.execute(sql, bound)
             raw = cursor.fetchall()
         finally:
             cursor.close()
         make = self.Row._make
-        if not any(processors):
+        if not converters:
             return [make(r) for r in raw]
-        return [
-            make([p(v) if p is not None else v for p, v in zip(processors, r, strict=True)])
-            for r in raw
-        ]
+        rows = []
+        for r in raw:
+            values = list(r)
+            for i, convert in converters:
+                values[i] = convert(values[i])
+            rows.append(make(values))
+        return rows
 
     def first(self, session: Session, params: Mapping[str, Any]) -> Any | None:
         """The first row, or None."""

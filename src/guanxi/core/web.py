@@ -356,6 +356,21 @@ def _route_body_limit(scope: Scope) -> BodyLimit | None:
     return limit if limit is not None and scope.get("method") == "POST" else None
 
 
+_AT_END = "guanxi.at_end"
+
+
+def at_request_end(request: Request, fn: Callable[[], object]) -> None:
+    """Call ``fn`` when the request is over: its response sent, or its error answered.
+
+    For a per-request resource opened by a plain dependency (the session of
+    ``security.deps.require_read``): a dependency with ``yield`` costs FastAPI a context
+    manager and a shielded cancel scope per request, a measurable share of a short read.
+    :class:`RequestContextMiddleware` runs these; without it this raises KeyError rather
+    than leak.
+    """
+    request.scope["state"][_AT_END].append(fn)
+
+
 class RequestContextMiddleware:
     """Per request: an id (``X-Request-ID``), security headers, and 413 for oversized bodies.
 
@@ -375,7 +390,9 @@ class RequestContextMiddleware:
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         token = request_id.set(rid)
         # Also kept on the request state: error handlers outside this middleware read it there.
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state[_AT_END] = []
         limit = self.max_body_bytes
         route_limit: BodyLimit | None = None
         widened = False
@@ -434,7 +451,11 @@ class RequestContextMiddleware:
             except _BodyTooLarge:
                 await too_large()
         finally:
-            request_id.reset(token)
+            try:
+                for fn in state.pop(_AT_END, ()):
+                    fn()
+            finally:
+                request_id.reset(token)
 
 
 class _BodyTooLarge(Exception):

@@ -37,7 +37,6 @@ from guanxi.customers.schemas import (
     CustomerRead,
     CustomerSummary,
     CustomerUpdate,
-    OwnerRead,
     PhoneRead,
 )
 from guanxi.customers.tokens import name_tokens
@@ -87,25 +86,29 @@ def phone_reads(customer: Customer) -> list[PhoneRead]:
     ]
 
 
-def to_summary(customer: Customer) -> CustomerSummary:
-    """A list row: first phone masked."""
+def _summary_fields(customer: Customer) -> dict[str, Any]:
     first = customer.phones[0] if customer.phones else None
-    return CustomerSummary(
-        id=customer.id,
-        kind=customer.kind,
-        name=customer.name,
-        phone=mask_phone(cipher().decrypt("phone", first.phone_enc)) if first else None,
-        region=customer.region,
-        industry=customer.industry,
-        source=customer.source,
-        lifecycle_stage=customer.lifecycle_stage,
-        owner=OwnerRead(id=customer.owner.id, display_name=customer.owner.display_name)
+    return {
+        "id": customer.id,
+        "kind": customer.kind,
+        "name": customer.name,
+        "phone": mask_phone(cipher().decrypt("phone", first.phone_enc)) if first else None,
+        "region": customer.region,
+        "industry": customer.industry,
+        "source": customer.source,
+        "lifecycle_stage": customer.lifecycle_stage,
+        "owner": {"id": customer.owner.id, "display_name": customer.owner.display_name}
         if customer.owner
         else None,
-        tags=[t.name for t in customer.tags],
-        status=customer.status,
-        created_at=customer.created_at,
-    )
+        "tags": [t.name for t in customer.tags],
+        "status": customer.status,
+        "created_at": customer.created_at,
+    }
+
+
+def to_summary(customer: Customer) -> CustomerSummary:
+    """A list row: first phone masked."""
+    return CustomerSummary(**_summary_fields(customer))
 
 
 def to_read(customer: Customer) -> CustomerRead:
@@ -113,9 +116,9 @@ def to_read(customer: Customer) -> CustomerRead:
     email = _decrypt("email", customer.email_enc)
     id_number = _decrypt("id_number", customer.id_number_enc)
     credit = _decrypt("credit_code", customer.credit_code_enc)
-    summary = to_summary(customer)
+    # The list row's fields validated once, as part of the record (not as a summary first).
     return CustomerRead(
-        **summary.model_dump(),
+        **_summary_fields(customer),
         external_id=customer.external_id,
         phones=phone_reads(customer),
         email=mask_email(email) if email else None,

@@ -7,13 +7,15 @@ neither and is not on the public list.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from guanxi.core.errors import NotAuthenticated, PermissionDenied
-from guanxi.core.web import get_session, run_read
+from guanxi.core.web import at_request_end, get_session, run_read
 from guanxi.security import service
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -23,6 +25,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 SessionDep = Annotated[Session, Depends(get_session)]
+T = TypeVar("T")
 
 
 async def _csrf_from_request(request: Request) -> str | None:
@@ -37,7 +40,9 @@ async def _csrf_from_request(request: Request) -> str | None:
     return None
 
 
-def _user_from_credentials(request: Request, session: Session) -> tuple[User, str | None]:
+def _credentials(request: Request, session: Session) -> tuple[User, str | None]:
+    """The user of the request's bearer token or session cookie, and the session's CSRF
+    secret (None for a bearer token); the lookup's read transaction is left open."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         row = service.resolve_token(session, secret=auth[7:].strip(), kind="api")
@@ -50,11 +55,28 @@ def _user_from_credentials(request: Request, session: Session) -> tuple[User, st
         if row is None:
             raise NotAuthenticated("not signed in")
         csrf = row.csrf_token or ""
+    return row.user, csrf
+
+
+def _user_from_credentials(request: Request, session: Session) -> tuple[User, str | None]:
+    user, csrf = _credentials(request, session)
     # End the read transaction now: it returns the connection to the pool while the request
     # waits for a thread (32 waiting requests must not hold 32 connections), and a
     # following write starts a fresh transaction.
     session.commit()
-    return row.user, csrf
+    return user, csrf
+
+
+async def _admit(request: Request, user: User, csrf: str | None) -> None:
+    """Cookie-authenticated unsafe methods must echo the session's CSRF token; the user
+    (and the CSRF secret, for forms) are kept on the request for the pages."""
+    if csrf is not None:
+        if request.method not in SAFE_METHODS:
+            sent = await _csrf_from_request(request)
+            if not sent or not secrets.compare_digest(sent, csrf):
+                raise PermissionDenied("CSRF token missing or wrong")
+        request.state.csrf_token = csrf
+    request.state.user = user
 
 
 async def current_user(request: Request, session: SessionDep) -> User:
@@ -63,14 +85,7 @@ async def current_user(request: Request, session: SessionDep) -> User:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     user, csrf = await run_read(request, _user_from_credentials, request, session)
-    if csrf is not None:
-        # Cookie-authenticated: unsafe methods must echo the session's CSRF token.
-        if request.method not in SAFE_METHODS:
-            sent = await _csrf_from_request(request)
-            if not sent or not secrets.compare_digest(sent, csrf):
-                raise PermissionDenied("CSRF token missing or wrong")
-        request.state.csrf_token = csrf
-    request.state.user = user
+    await _admit(request, user, csrf)
     return user
 
 
@@ -84,6 +99,57 @@ def require(permission: Permission | None) -> Any:
         return user
 
     dependency.__guanxi_permission__ = permission or "authenticated"  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """What :func:`require_read` gives a read-only JSON route: the signed-in user, admitted
+    for the route's permission, and the request's session."""
+
+    request: Request
+    session: Session
+    user: User
+
+    async def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """``fn(session, viewer=user, **kwargs)``, through :func:`run_read` (inline on
+        SQLite, in the thread pool otherwise)."""
+        return await run_read(self.request, fn, self.session, viewer=self.user, **kwargs)
+
+
+def _admit_reader(
+    request: Request, session: Session, permission: Permission
+) -> tuple[User, str | None]:
+    user, csrf = _credentials(request, session)
+    if not service.has_permission(user, permission):
+        raise PermissionDenied(f"missing permission {permission.value}")
+    if not request.app.state.settings.reads_inline:
+        # The read will wait for a worker thread: not while holding a pooled connection.
+        session.commit()
+    return user, csrf
+
+
+def require_read(permission: Permission) -> Any:
+    """``require(permission)`` for read-only JSON routes, as one plain dependency.
+
+    It opens the request's session itself (closed when the request ends), resolves the
+    token or session cookie, checks the permission and hands the route a :class:`Reader`.
+    Where reads run inline (SQLite) the token lookup and the route's reads share one read
+    transaction: one snapshot and one ``BEGIN`` instead of two, and one dependency instead
+    of the three of ``SessionDep`` + ``require`` (together about a third of a 360 request's
+    cost). The answers are those of ``require``: 401 without a valid token or session, 403
+    without the permission, both before the route's parameters are looked at.
+    """
+
+    async def dependency(request: Request) -> Reader:
+        session: Session = request.app.state.sessionmaker()
+        # Closed once the response is sent (or the error answered), as SessionDep would be.
+        at_request_end(request, session.close)
+        user, csrf = await run_read(request, _admit_reader, request, session, permission)
+        await _admit(request, user, csrf)
+        return Reader(request, session, user)
+
+    dependency.__guanxi_permission__ = permission  # type: ignore[attr-defined]
     return Depends(dependency)
 
 

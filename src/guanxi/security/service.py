@@ -11,6 +11,7 @@ from typing import Any
 from pwdlib import PasswordHash
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.orm.util import identity_key
 
 from guanxi.audit.service import Actor, record
@@ -153,6 +154,7 @@ class LiveToken:
 
 
 _USER_COLUMNS = [c.key for c in User.__table__.columns]
+_USER_MANAGER = manager_of_class(User)
 # Every request runs this lookup: one statement, compiled once, on the driver's cursor.
 _TOKEN = HotSelect(
     select(
@@ -175,8 +177,11 @@ def resolve_token(session: Session, *, secret: str, kind: str) -> LiveToken | No
         return None
     user = session.identity_map.get(identity_key(User, row.id))
     if user is None:
-        # Built from the row just read and attached as if loaded: no second query.
-        user = User(**{k: getattr(row, k) for k in _USER_COLUMNS})
+        # Built from the row just read and attached as if loaded: no second query. Filled
+        # the way the ORM's loader fills an instance (no constructor, no change events:
+        # a fifth of this lookup's cost), then marked persistent and unchanged.
+        user = _USER_MANAGER.new_instance()
+        user.__dict__.update({k: getattr(row, k) for k in _USER_COLUMNS})
         make_transient_to_detached(user)
         session.add(user)
     return LiveToken(user=user, csrf_token=row.token_csrf)

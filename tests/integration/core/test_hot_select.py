@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.core.db import HotSelect
@@ -79,3 +79,35 @@ def test_token_lookup_attaches_the_user_without_a_second_query(db: Session, make
     row.expires_at = datetime(2000, 1, 1, tzinfo=UTC)
     db.flush()
     assert resolve_token(db, secret=secret, kind="api") is None
+
+
+def test_the_driver_connection_is_asked_again_in_each_transaction(
+    committed_engine: Engine,
+) -> None:
+    from guanxi.core.db import _HOT_CONNECTION, make_sessionmaker
+
+    hot = HotSelect(select(User.username).where(User.username == bindparam("name")))
+    session = make_sessionmaker(committed_engine)()
+    try:
+        assert hot.first(session, {"name": "nobody"}) is None
+        first = session.info[_HOT_CONNECTION]
+        assert first[0] is session.get_transaction()
+        assert first[2] is session.connection().connection.dbapi_connection
+        hot.first(session, {"name": "nobody"})
+        assert session.info[_HOT_CONNECTION] is first  # same transaction: kept
+        # Written and committed elsewhere: the next transaction sees it.
+        with make_sessionmaker(committed_engine)() as other:
+            other.add(User(username="erin", display_name="e", role="agent", password_hash="x"))
+            other.commit()
+        session.commit()
+        erin = hot.first(session, {"name": "erin"})
+        assert erin is not None
+        assert erin.username == "erin"
+        second = session.info[_HOT_CONNECTION]
+        assert second[0] is session.get_transaction()
+        assert second[0] is not first[0]
+        session.close()
+        assert hot.first(session, {"name": "erin"}) is not None
+        assert session.info[_HOT_CONNECTION][0] is session.get_transaction() is not second[0]
+    finally:
+        session.close()
