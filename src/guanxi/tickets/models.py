@@ -75,7 +75,8 @@ class Ticket(Base):
     # Set on resolve: what was done and why it happened (for root-cause analysis).
     resolution_code: Mapped[str | None] = mapped_column(String(30))
     root_cause: Mapped[str | None] = mapped_column(String(50))
-    # The customer's answer to the satisfaction check (1-5); 1-2 reopens the ticket.
+    # The customer's CSAT (1-10) from the survey after resolution; 4 or less is logged as
+    # unsatisfied (a detractor's follow-up is a ticket of its own, surveys/followups.py).
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     # Materialised from the timeline on every change so queues and the sweep need no
     # per-ticket computation: the nearest unmet due time (None while the clock is paused
