@@ -8,10 +8,12 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import (
+    CursorResult,
     Dialect,
     Engine,
     Integer,
     MetaData,
+    Result,
     Select,
     Table,
     create_engine,
@@ -78,6 +80,12 @@ def _tune_sqlite(engine: Engine, mmap_bytes: int) -> None:
         # machinery of ``exec_driver_sql`` (events, cursor wrapping) cost more than SQLite's
         # BEGIN itself. An error still surfaces as the driver's sqlite3 exception.
         conn.connection.driver_connection.execute(f"BEGIN {mode}")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE / DELETE / INSERT touched (``Session.execute`` is typed as a plain
+    ``Result``; DML returns a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def table_of(model: type[Base]) -> Table:

@@ -79,6 +79,15 @@ def request_language(request: Request) -> str:
     return lang
 
 
+def choose_language(request: Request, lang: str | None) -> str | None:
+    """Apply a public page's ``?lang=`` switch to this request; returns it (for the page to
+    remember in the cookie), or None when absent or unknown."""
+    chosen = i18n.normalise_language(lang)
+    if chosen:
+        request.state.lang = chosen
+    return chosen
+
+
 def current_request_id(request: Request) -> str | None:
     """The request id, also after the middleware that set the context variable has exited."""
     state = request.scope.get("state") or {}

@@ -7,14 +7,14 @@ import re
 import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Result, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
-from guanxi.core.db import write_transaction
+from guanxi.core.db import rowcount, write_transaction
 from guanxi.core.errors import Conflict, NotFound
 from guanxi.notify import messages as _messages  # noqa: F401 - registers error texts
 from guanxi.notify.models import OutboxMessage
@@ -53,10 +53,6 @@ def describe_error(exc: BaseException, address: str | None = None) -> str:
 
 def _text(message: bytes | str) -> str:
     return message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return cast(CursorResult[Any], result).rowcount
 
 
 @dataclass(frozen=True)
@@ -208,7 +204,7 @@ def retry_message(session: Session, *, message_id: int, actor: Actor) -> OutboxI
             .values(status=OutboxStatus.pending.value, attempts=attempts, next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(changed) != 1:
+        if rowcount(changed) != 1:
             raise Conflict("outbox_sending", field="id")
         session.refresh(row)
         record(
@@ -242,7 +238,7 @@ def cancel_message(session: Session, *, message_id: int, actor: Actor) -> Outbox
             .values(status=OutboxStatus.cancelled.value, last_error="cancelled by an administrator")
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(changed) != 1:
+        if rowcount(changed) != 1:
             raise Conflict("outbox_sending", field="id")
         session.refresh(row)
         record(

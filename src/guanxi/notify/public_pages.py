@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from guanxi.core import i18n
+from guanxi.core.web import choose_language, request_language
 from guanxi.customers.consent import LABELS
 from guanxi.notify import unsubscribe
 from guanxi.security.deps import SessionDep
@@ -47,12 +48,7 @@ def _page(
 
 
 def _language(request: Request, lang: str | None) -> None:
-    chosen = i18n.normalise_language(lang)
-    if chosen:
-        request.state.lang = chosen
-    else:
-        from guanxi.core.web import request_language
-
+    if not choose_language(request, lang):
         request_language(request)
 
 

@@ -28,15 +28,15 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, CursorResult, Result, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
-from guanxi.core.db import write_transaction
+from guanxi.core.db import rowcount, write_transaction
 from guanxi.customers.consent import Purpose, current, is_allowed
 from guanxi.customers.queries import ContactPoints, contact_points
 from guanxi.notify import unsubscribe
@@ -248,10 +248,6 @@ def _log_disabled(channel: str, count: int) -> None:
 # --------------------------------------------------------------------------- claiming
 
 
-def _rowcount(result: Result[Any]) -> int:
-    return cast(CursorResult[Any], result).rowcount
-
-
 _COLUMNS = (
     OutboxMessage.status,
     OutboxMessage.attempts,
@@ -298,7 +294,7 @@ def _claim(session_factory: Callable[[], Session], message_id: int, batch: _Batc
 
         def change(**values: Any) -> bool:
             done = session.execute(update(OutboxMessage).where(*same).values(**values))
-            if _rowcount(done) == 1:
+            if rowcount(done) == 1:
                 return True
             result.skipped += 1
             return False
@@ -526,7 +522,7 @@ def _record_sent(
     with session_factory() as session, write_transaction(session):
         done = session.execute(update(OutboxMessage).where(*_still_ours(claim)).values(**values))
     result.sent += 1
-    if _rowcount(done) != 1:
+    if rowcount(done) != 1:
         # Our lease ran out and another worker took the message over: it may go twice.
         log.warning("outbox message %d: sent, but the claim had been taken over", claim.id)
 
@@ -538,7 +534,7 @@ def _disable_endpoint(session: Session, endpoint_id: int, now: datetime) -> None
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.active.is_(True))
         .values(active=False, disabled_reason=GONE, updated_at=now)
     )
-    if _rowcount(off) == 1:
+    if rowcount(off) == 1:
         record(
             session,
             actor=Actor.system("outbox"),
@@ -569,9 +565,9 @@ def _record_failure(
         values["next_attempt_at"] = now + BACKOFF[claim.attempts - 1]
     with session_factory() as session, write_transaction(session):
         done = session.execute(update(OutboxMessage).where(*_still_ours(claim)).values(**values))
-        if disable_endpoint is not None and _rowcount(done) == 1:
+        if disable_endpoint is not None and rowcount(done) == 1:
             _disable_endpoint(session, disable_endpoint, now)
-    if _rowcount(done) != 1:
+    if rowcount(done) != 1:
         log.warning("outbox message %d: failed, but the claim had been taken over", claim.id)
         return
     if last:

@@ -23,6 +23,7 @@ from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.core.web import (
     LANG_COOKIE,
+    choose_language,
     field_errors_from_pydantic,
     request_language,
     template_environment,
@@ -77,15 +78,6 @@ def _environment() -> Environment:
     assert env.loader is not None  # noqa: S101 - template_environment always sets one
     env.loader = ChoiceLoader([FileSystemLoader(str(folder)), env.loader])
     return env
-
-
-def _choose_language(request: Request, lang: str | None) -> str | None:
-    """Apply ``?lang=`` (the page's language switch) to this request; returns it to be
-    remembered in the cookie, or None."""
-    chosen = i18n.normalise_language(lang)
-    if chosen:
-        request.state.lang = chosen
-    return chosen
 
 
 def _render(
@@ -212,7 +204,7 @@ def track_page(
     request: Request, lang: Annotated[str | None, Query(max_length=10)] = None
 ) -> Response:
     """The lookup form: waybill number and the last four digits of a phone."""
-    remember = _choose_language(request, lang)
+    remember = choose_language(request, lang)
     return _track_form(request, remember=remember)
 
 
@@ -356,7 +348,7 @@ def ticket_page(
 ) -> Response:
     """The customer's private page of one ticket: where it stands, the replies, a message
     box and, once resolved, the link to the satisfaction survey (surveys/public.py)."""
-    remember = _choose_language(request, lang)
+    remember = choose_language(request, lang)
     return _ticket_page(request, session, token, filed=filed, remember=remember)
 
 

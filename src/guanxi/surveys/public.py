@@ -23,6 +23,7 @@ from guanxi.core.i18n import N_
 from guanxi.core.web import (
     LANG_COOKIE,
     ParsedForm,
+    choose_language,
     request_language,
     run_read,
     translate_field_error,
@@ -52,14 +53,6 @@ HIGH = {
     "dimension": N_("excellent"),
     "rating": N_("excellent"),
 }
-
-
-def _language(request: Request, lang: str | None) -> str | None:
-    """Apply ``?lang=`` (the page's switch) to this request; returns it to remember."""
-    chosen = i18n.normalise_language(lang)
-    if chosen:
-        request.state.lang = chosen
-    return chosen
 
 
 def _render(
@@ -190,7 +183,7 @@ async def survey_page(
     lang: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The survey of an invitation link (SMS / e-mail), ready to answer."""
-    remember = _language(request, lang)
+    remember = choose_language(request, lang)
     base = f"/q/{token}"
     found = await run_read(request, _open, session, token)
     if isinstance(found, str):
@@ -236,7 +229,7 @@ def survey_thanks(
     lang: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The thank-you page after an answer."""
-    remember = _language(request, lang)
+    remember = choose_language(request, lang)
     return _render(
         request,
         "surveys/public/done.html",
@@ -269,7 +262,7 @@ def ticket_survey_page(
     lang: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The survey of a resolved ticket, opened from its private page."""
-    remember = _language(request, lang)
+    remember = choose_language(request, lang)
     base = f"/s/{token}/survey"
     found = _ticket_survey(session, token)
     if isinstance(found, str):
@@ -318,7 +311,7 @@ def outlet_page(
     lang: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The survey behind an outlet's QR code."""
-    remember = _language(request, lang)
+    remember = choose_language(request, lang)
     base = f"/q/o/{code}"
     outlet = outlets.open_outlet(session, code, request.app.state.settings.secret_key)
     if outlet is None:

@@ -30,6 +30,12 @@ def test_demo_loyalty(committed_engine: Engine) -> None:
             session.execute(select(PointsEntry.kind, func.count()).group_by(PointsEntry.kind)).all()
         )
         assert set(kinds) >= {"earn", "redeem", "adjust", "bonus"}
+        # What the demo reports is what the ledger holds.
+        assert kinds["redeem"] == demo.redemptions
+        earned = session.scalar(
+            select(func.sum(PointsEntry.points)).where(PointsEntry.kind == "earn")
+        )
+        assert earned == demo.points
         assert session.scalar(select(func.count()).select_from(CouponTemplate)) == 5
         assert session.scalar(select(func.count()).select_from(TierChange)) > 0
         statuses = set(session.scalars(select(Coupon.status).distinct()))
