@@ -34,8 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.analytics import api as analytics_api
     from guanxi.analytics import dashboard_api as analytics_dashboard_api
     from guanxi.analytics import pages as analytics_pages
+    from guanxi.campaigns import api as campaigns_api
+    from guanxi.campaigns import audience_api, audience_pages
+    from guanxi.campaigns import pages as campaigns_pages
     from guanxi.care import api as care_api
     from guanxi.care import pages as care_pages
+    from guanxi.contracts import api as contracts_api
+    from guanxi.contracts import pages as contracts_pages
     from guanxi.customers import api as customers_api
     from guanxi.customers import pages as customers_pages
     from guanxi.dedupe import api as dedupe_api
@@ -49,7 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.loyalty import pages as loyalty_pages
     from guanxi.notify import api as notify_api
     from guanxi.notify import pages as notify_pages
+    from guanxi.pool import api as pool_api
+    from guanxi.pool import pages as pool_pages
     from guanxi.quality import pages as quality_pages
+    from guanxi.sales import api as sales_api
+    from guanxi.sales import pages as sales_pages
     from guanxi.security import api as security_api
     from guanxi.selfservice import api as selfservice_api
     from guanxi.selfservice import pages as selfservice_pages
@@ -121,6 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         care_api,
         loyalty_api,
         coupons_api,
+        audience_api,
+        campaigns_api,
+        sales_api,
+        pool_api,
+        contracts_api,
     ):
         if module is workspace_api and bare is not None:
             # The benchmark's twin goes just before the 360's router, not after every
@@ -151,6 +165,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         care_pages,
         loyalty_pages,
         panel_pages,
+        audience_pages,
+        campaigns_pages,
+        sales_pages,
+        pool_pages,
+        contracts_pages,
     ):
         app.include_router(module.router, include_in_schema=False)
     static = resources.files("guanxi") / "web" / "static"

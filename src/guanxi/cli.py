@@ -263,6 +263,54 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
         f"outbound channels: {channels.withdrawals} consents withdrawn, "
         f"{channels.sent} messages sent ({channels.delivered} delivered)"
     )
+    # Marketing campaigns: an audience and a launched campaign with a control group and a
+    # known (planted) uplift, after the consents and the notify templates.
+    from guanxi.demo.campaigns import seed_campaigns
+
+    with make_sessionmaker(engine)() as session:
+        marketing = seed_campaigns(session, seed=seed)
+    if marketing.campaigns:
+        console.print(
+            f"campaigns: {marketing.campaigns} campaigns, {marketing.recipients} recipients, "
+            f"{marketing.queued} messages queued, {marketing.conversions} conversions planted"
+        )
+    # Saved audiences over the analytics, members and consents loaded above.
+    from guanxi.demo.audiences import seed_audiences
+
+    with make_sessionmaker(engine)() as session:
+        saved_audiences = seed_audiences(session)
+    if saved_audiences:
+        console.print(f"audiences: {saved_audiences} saved audiences")
+    # The sales pipeline: a team, opportunities over stages, owners and months (some won,
+    # some lost with reasons), leads in the pool and from the web form.
+    from guanxi.demo.sales import seed_sales
+
+    with make_sessionmaker(engine)() as session:
+        pipeline = seed_sales(session, seed=seed)
+    console.print(
+        f"sales pipeline: {pipeline.opportunities} opportunities ({pipeline.won} won, "
+        f"{pipeline.lost} lost, {pipeline.pool} in the pool, {pipeline.web_leads} web leads)"
+    )
+    # The customer pool: its policy and four weeks of claims, releases, assignments and
+    # returns by the daily job (after the sales users' pipeline).
+    from guanxi.demo.pool import seed_pool
+
+    with make_sessionmaker(engine)() as session:
+        pooled = seed_pool(session, seed=seed, timezone=get_settings().timezone)
+    console.print(
+        f"customer pool: {pooled.claims} claims, {pooled.releases} releases, "
+        f"{pooled.assignments} assignments, {pooled.warned} warnings, {pooled.returned} returned"
+    )
+    # Contracts of the busiest enterprise customers: in force, ending soon (reminded),
+    # amended, terminated, renewed, expired, a draft; one below its commitment.
+    from guanxi.demo.contracts import seed_contracts
+
+    with make_sessionmaker(engine)() as session:
+        agreements = seed_contracts(session, seed=seed, timezone=get_settings().timezone)
+    console.print(
+        f"contracts: {agreements.contracts} ({agreements.active} in force, "
+        f"{agreements.below} below commitment last month, {agreements.reminded} owners reminded)"
+    )
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
         f"in {summary.seconds:.1f}s. Sign in as admin / agent / agent2 / manager / sales / "

@@ -10,13 +10,17 @@ def load_models() -> None:
     """Import every table definition so the metadata is complete (migrations, tests)."""
     import guanxi.analytics.models
     import guanxi.audit.models
+    import guanxi.campaigns.models
     import guanxi.care.models
+    import guanxi.contracts.models
     import guanxi.customers.models
     import guanxi.dedupe.models
     import guanxi.imports.models
     import guanxi.interactions.models
     import guanxi.loyalty.models
     import guanxi.notify.models
+    import guanxi.pool.models
+    import guanxi.sales.models
     import guanxi.security.models
     import guanxi.shipments.models
     import guanxi.surveys.models
@@ -66,3 +70,15 @@ def load() -> None:
     from guanxi.tickets.service import register_priority_hook
 
     register_priority_hook(ticket_priority_mark)
+    # A new enterprise customer and a campaign recipient's first click become sales leads.
+    from guanxi.campaigns.tracking import register_response_listener
+    from guanxi.customers.service import register_created_hook
+    from guanxi.sales.leads import lead_from_campaign_response, lead_from_new_customer
+
+    register_created_hook(lead_from_new_customer)
+    register_response_listener(lead_from_campaign_response)
+    # A merge of duplicate customers takes their contracts along (and back on undo).
+    from guanxi.contracts.service import move_to_customer as move_contracts
+    from guanxi.contracts.service import return_to_customer as return_contracts
+
+    register_mover("contract", move_contracts, return_contracts)

@@ -107,8 +107,50 @@ def loyalty_daily(engine: Engine, settings: Settings) -> dict[str, Any]:
     return {"ran": outcome.ran, **outcome.figures}
 
 
+def pool_daily(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Customers back to the customer pool (no follow-up, contract ended) and the owners'
+    warnings ahead of it; idempotent within a day."""
+    from guanxi.pool.jobs import pool_daily as run_pool
+
+    return run_pool(
+        make_sessionmaker(engine),
+        now=clock.now(),
+        timezone=settings.timezone,
+        language=settings.default_language,
+    )
+
+
+def contracts_daily(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Contracts past their end expire or renew; owners are reminded of those ending soon
+    (once per contract and threshold)."""
+    from guanxi.contracts.jobs import contracts_daily as run_contracts
+
+    return run_contracts(
+        make_sessionmaker(engine),
+        now=clock.now(),
+        timezone=settings.timezone,
+        language=settings.default_language,
+    )
+
+
+def campaigns_due(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Campaigns whose send time has come are launched (a crashed launch resumed)."""
+    from guanxi.campaigns.jobs import launch_due
+
+    return launch_due(make_sessionmaker(engine), now=clock.now())
+
+
+def campaign_conversions(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Conversions of campaigns whose attribution window is open, recomputed."""
+    from guanxi.campaigns.jobs import refresh_all
+
+    return refresh_all(make_sessionmaker(engine), now=clock.now())
+
+
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
+    ("campaigns_due", campaigns_due, 60),
+    ("campaign_conversions", campaign_conversions, 3600),
     ("sla_full_sweep", sla_full_sweep, 3600),
     ("sla_sweep", sla_sweep, 60),
     ("outbox", outbox, 30),
@@ -117,6 +159,9 @@ JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("loyalty_accrual", loyalty_accrual, 300),
     ("loyalty_daily", loyalty_daily, 600),
     ("care_daily", care_daily, 300),
+    # Before the pool: contracts that ended today are expired when the pool asks.
+    ("contracts_daily", contracts_daily, 3600),
+    ("pool_daily", pool_daily, 3600),
     ("survey_invitations", survey_invitations, 3600),
     ("survey_follow_ups", survey_follow_ups, 300),
 ]

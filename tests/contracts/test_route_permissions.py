@@ -40,12 +40,20 @@ PUBLIC = {
     # path names the customer and purpose; POST is also the RFC 8058 one-click.
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
+    # A campaign message's tracked link (campaigns/pages.py): 96 random bits per
+    # recipient, unguessable; records the click and redirects to the campaign's target.
+    ("GET", "/c/{code}"),
     # SMS providers' delivery reports and replies (notify/api.py): the configured secret
     # token in the path authenticates them (constant-time compare; empty turns them off).
     ("POST", "/api/v1/public/sms/aliyun/{token}/report"),
     ("POST", "/api/v1/public/sms/aliyun/{token}/reply"),
     ("POST", "/api/v1/public/sms/tencent/{token}/status"),
     ("POST", "/api/v1/public/sms/tencent/{token}/reply"),
+    # The public sales lead form (sales/forms.py): no sign-in; a honeypot, a signed time
+    # token and a per-address rate limit keep robots out.
+    ("GET", "/forms/lead"),
+    ("POST", "/forms/lead"),
+    ("GET", "/forms/lead/thanks"),
 }
 
 

@@ -44,6 +44,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The SQLite file behind each running live server, by its base URL (a test that checks
+# what the server stored reads it).
+DATABASES: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Guanxi on 127.0.0.1 with an agent user and a few customers."""
@@ -115,7 +120,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    DATABASES[base] = tmp / "e2e.db"
+    yield base
     server.should_exit = True
     thread.join(timeout=10)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -82,6 +83,51 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+# One change of :func:`record_many`: target id, before, after.
+Change = tuple[str | int, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def record_many(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    changes: Sequence[Change],
+) -> int:
+    """Append one entry per change of the same kind (an owner change of many customers)
+    inside the caller's transaction: the chain's head is locked and read once and the
+    entries are chained in order, so a batch costs one round trip instead of three per
+    entry; the chain is exactly what as many :func:`record` calls would write. Returns
+    how many entries were added. Same masking rule as :func:`record`."""
+    if not changes:
+        return 0
+    serialize_writers(session, _AUDIT_LOCK)
+    prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    prev = prev or GENESIS
+    at = clock.now().replace(microsecond=0)
+    rid = request_id.get()
+    entries = []
+    for target_id, before, after in changes:
+        entry = AuditEntry(
+            occurred_at=at,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            before=before,
+            after=after,
+            request_id=rid,
+            prev_hash=prev,
+        )
+        entry.hash = prev = _digest(entry.prev_hash, entry)
+        entries.append(entry)
+    session.add_all(entries)
+    session.flush()
+    return len(entries)
 
 
 @dataclass(frozen=True)

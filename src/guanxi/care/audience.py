@@ -35,13 +35,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from guanxi.analytics.models import CustomerChurn, CustomerClass
+from guanxi.analytics.models import CustomerChurn
 from guanxi.analytics.runner import latest_run
 from guanxi.care.calendar import Festival, festivals_on
 from guanxi.care.enums import CareChannel, RuleKind
 from guanxi.care.schemas import Audience
 from guanxi.customers.enums import CustomerKind, CustomerStatus, PhoneKind
-from guanxi.customers.models import ContactPerson, Customer, CustomerPhone, Tag, customer_tag
+from guanxi.customers.models import ContactPerson, Customer, CustomerPhone
 
 # Bits of a recipient row's flags.
 MOBILE, EMAIL, SMS_OK, EMAIL_OK, CONTACT_PHONE = 1, 2, 4, 8, 16
@@ -109,38 +109,20 @@ def closed_complaints_filter(day: date, tz: ZoneInfo) -> ColumnElement[bool]:
 
 
 def audience_filters(session: Session, audience: Audience) -> list[ColumnElement[bool]]:
-    """The conditions of an audience (all must hold)."""
-    out: list[ColumnElement[bool]] = []
-    if audience.kinds:
-        out.append(Customer.kind.in_([k.value for k in audience.kinds]))
-    if audience.regions:
-        out.append(Customer.region.in_(audience.regions))
-    if audience.tags:
-        out.append(
-            exists(
-                select(customer_tag.c.customer_id)
-                .join(Tag, Tag.id == customer_tag.c.tag_id)
-                .where(customer_tag.c.customer_id == Customer.id, Tag.name.in_(audience.tags))
-            )
-        )
-    if audience.tiers:
-        from guanxi.loyalty.service import tier_of_customers
+    """The conditions of a rule's audience (all must hold): the campaigns' audience
+    filters (``campaigns.audiences``), of which a care rule uses a few."""
+    from guanxi.campaigns.audiences import audience_conditions
+    from guanxi.campaigns.schemas import AudienceDefinition
 
-        tiers = tier_of_customers().subquery()
-        member, tier = list(tiers.c)[:2]
-        out.append(Customer.id.in_(select(member).where(tier.in_(audience.tiers))))
-    if audience.segments or audience.value_tiers:
-        run_id = latest_run(session, "rfm")
-        if run_id is None:
-            out.append(false())
-        else:
-            classes = select(CustomerClass.customer_id).where(CustomerClass.run_id == run_id)
-            if audience.segments:
-                classes = classes.where(CustomerClass.segment.in_(audience.segments))
-            if audience.value_tiers:
-                classes = classes.where(CustomerClass.value_tier.in_(audience.value_tiers))
-            out.append(Customer.id.in_(classes))
-    return out
+    definition = AudienceDefinition(
+        kinds=audience.kinds,
+        regions=audience.regions,
+        tags_any=audience.tags,
+        tiers=audience.tiers,
+        segments=audience.segments,
+        value_tiers=audience.value_tiers,
+    )
+    return audience_conditions(session, definition)
 
 
 def _purposes(kind: RuleKind) -> tuple[Any, Any]:

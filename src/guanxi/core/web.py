@@ -134,6 +134,28 @@ def translate_field_error(error: FieldError, lang: str) -> str:
     return text
 
 
+def field_messages(request: Request, exc: Exception, *, domain_field: str = "") -> dict[str, str]:
+    """A refused change as {field: message} in the reader's language, for a form shown
+    again with each message beside its field: pydantic's errors, ``ValidationFailed``'s
+    field errors (the first per field), or a ``DomainError`` under its ``field`` parameter
+    (``domain_field`` when it names none). Other exceptions are raised again."""
+    lang = request_language(request)
+    if isinstance(exc, ValidationError):
+        errors = field_errors_from_pydantic(list(exc.errors()))
+    elif isinstance(exc, ValidationFailed):
+        errors = exc.errors
+    elif isinstance(exc, DomainError):
+        field = str(exc.params.get("field", domain_field))
+        params = {k: v for k, v in exc.params.items() if k != "field"}
+        return {field: translate_code(exc.message, lang, params) or exc.message}
+    else:
+        raise exc
+    out: dict[str, str] = {}
+    for e in errors:
+        out.setdefault(str(e.loc[0]) if e.loc else "", translate_field_error(e, lang))
+    return out
+
+
 def problem(
     request: Request,
     status: int,
@@ -514,6 +536,10 @@ def template_environment() -> Environment:
         "loyalty",
         "surveys",
         "care",
+        "campaigns",
+        "contracts",
+        "sales",
+        "pool",
     ):
         path = root / domain / "templates"
         if path.is_dir():

@@ -225,22 +225,24 @@ def record_consent(
     )
 
 
-def allowed_customers(purpose: Purpose) -> Select[int]:
+def allowed_customers(purpose: Purpose, *, active_checked: bool = False) -> Select[int]:
     """SQL select of the ids of active customers that may be contacted for ``purpose``:
     opt-in purposes (marketing, third party, cross-border) need a granted consent; surveys
-    are allowed unless withdrawn. Use it in IN / EXISTS / JOIN for bulk filters."""
+    are allowed unless withdrawn. Use it in IN / EXISTS / JOIN for bulk filters.
+
+    ``active_checked``: the caller's statement already keeps only active customers (an
+    audience count), so an opt-in purpose reads the consent table alone instead of joining
+    the customer table a second time."""
     purpose = Purpose(purpose)
     active = Customer.status == CustomerStatus.active.value
     if purpose in OPT_IN:
-        return (
-            select(CustomerConsent.customer_id)
-            .join(Customer, Customer.id == CustomerConsent.customer_id)
-            .where(
-                CustomerConsent.purpose == purpose.value,
-                CustomerConsent.granted.is_(True),
-                active,
-            )
+        granted = select(CustomerConsent.customer_id).where(
+            CustomerConsent.purpose == purpose.value,
+            CustomerConsent.granted.is_(True),
         )
+        if active_checked:
+            return granted
+        return granted.join(Customer, Customer.id == CustomerConsent.customer_id).where(active)
     withdrawn = exists().where(
         and_(
             CustomerConsent.customer_id == Customer.id,

@@ -139,6 +139,8 @@ FIELD_LABELS: dict[str, str] = {
     "language": N_("Language"),
     "purpose": N_("Purpose"),
     "granted": N_("Granted"),
+    # Why the owner changed (customers.service.assign_owner: claimed, returned_..., ...).
+    "reason": N_("Reason"),
 }
 # Fields whose values are codes of a fixed list (shown translated in the history).
-CODED_FIELDS = {"kind", "source", "lifecycle_stage", "status", "role", "field", "purpose"}
+CODED_FIELDS = {"kind", "source", "lifecycle_stage", "status", "role", "field", "purpose", "reason"}

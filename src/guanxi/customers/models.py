@@ -46,6 +46,9 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customer_status_id", "status", "id"),
         Index("ix_customer_owner_id", "owner_id", "id"),
+        # Audience counts (campaigns.audiences): a region filter reads the region's
+        # customers from the index alone (kind, status and id in it), not every row.
+        Index("ix_customer_region_kind_status_id", "region", "kind", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -149,7 +149,11 @@ def _apply_filters(stmt: Select[Any], f: CustomerFilters, viewer: User) -> Selec
             )
         )
     if not has_permission(viewer, Permission.customer_read_all):
-        stmt = stmt.where(Customer.owner_id == viewer.id)
+        if has_permission(viewer, Permission.sales_pipeline):
+            # A salesperson sees their own book and the pool (customers without an owner).
+            stmt = stmt.where(or_(Customer.owner_id == viewer.id, Customer.owner_id.is_(None)))
+        else:
+            stmt = stmt.where(Customer.owner_id == viewer.id)
     return stmt
 
 

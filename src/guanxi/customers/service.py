@@ -6,17 +6,18 @@ here and never leave this module in clear except through :func:`reveal`, which i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from guanxi.audit.service import Actor, record
+from guanxi.audit.service import Actor, record, record_many
 from guanxi.core import clock
 from guanxi.core.db import is_unique_violation, write_transaction
-from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.customers import validation
 from guanxi.customers.addresses import parse_address
 from guanxi.customers.enums import CustomerStatus
@@ -46,12 +47,29 @@ from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import actor_of, has_permission
 
+# Called inside create_customer's transaction, after the insert: sales turns a new
+# enterprise customer into a lead. Each receives (session, customer); a failing hook fails
+# the creation (the lead is part of the same write).
+CreatedHook = Callable[[Session, Customer], None]
+_created_hooks: list[CreatedHook] = []
+
+
+def register_created_hook(hook: CreatedHook) -> None:
+    """Run ``hook`` in every customer creation's transaction, after the insert (once per
+    hook: domains register at every app start)."""
+    if hook not in _created_hooks:
+        _created_hooks.append(hook)
+
+
 # --------------------------------------------------------------------------- visibility
 
 
 def can_see(viewer: User, customer: Customer) -> bool:
-    """Users without ``customer.read_all`` see only the customers they own."""
-    return has_permission(viewer, Permission.customer_read_all) or customer.owner_id == viewer.id
+    """Users without ``customer.read_all`` see only the customers they own; those who work
+    the sales pipeline also see the customers without an owner (the pool, 公海)."""
+    if has_permission(viewer, Permission.customer_read_all) or customer.owner_id == viewer.id:
+        return True
+    return customer.owner_id is None and has_permission(viewer, Permission.sales_pipeline)
 
 
 def get_customer(session: Session, *, customer_id: int, viewer: User) -> Customer:
@@ -369,6 +387,8 @@ def create_customer(
                 target_id=customer.id,
                 after={k: v for k, v in snapshot(customer).items() if v not in (None, [], "")},
             )
+            for hook in _created_hooks:
+                hook(session, customer)
     except IntegrityError as exc:
         # Two writers raced past the check on the customer number; the unique key decides.
         if is_unique_violation(exc):
@@ -384,6 +404,12 @@ def update_customer(
     try:
         with write_transaction(session):
             customer = get_customer(session, customer_id=customer_id, viewer=actor)
+            if customer.owner_id is None and not has_permission(
+                actor, Permission.customer_read_all
+            ):
+                # A salesperson sees the pool but changes a customer only once claimed
+                # (the claim is capped and recorded; an edit of the owner would bypass it).
+                raise PermissionDenied("customer_not_owned")
             if customer_in.version is not None and customer_in.version != customer.version:
                 raise Conflict("version_conflict", field="version")
             before = snapshot(customer)
@@ -537,3 +563,70 @@ def reveal(session: Session, *, customer_id: int, field: str, actor: User) -> li
             after={"field": field, "count": len(values)},
         )
     return values
+
+
+# --------------------------------------------------------------------------- ownership
+
+# ``assign_owner(..., if_owner=ANY_OWNER)``: change the owner whoever holds the customer now.
+ANY_OWNER = -1
+
+
+def assign_owner(
+    session: Session,
+    *,
+    customer_ids: Sequence[int],
+    owner_id: int | None,
+    actor: Actor,
+    reason: str,
+    if_owner: int | None = ANY_OWNER,
+) -> dict[int, int | None]:
+    """Give active customers to ``owner_id`` (None: no owner, the pool), each audited as
+    ``customer.updated`` with the owner before and after and the ``reason``
+    (claimed, released, assigned, returned_...). Runs in the caller's transaction.
+
+    ``if_owner`` makes the change conditional: only customers whose owner is that user (or
+    who have no owner, for None) change; the rows are locked first (``FOR UPDATE`` on
+    PostgreSQL, the write lock on SQLite), so of two concurrent conditional changes one
+    wins and the other sees the customer already changed. Returns {customer id: the
+    previous owner} of the customers that changed.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Customer.id, Customer.owner_id)
+        .where(Customer.id.in_(ids), Customer.status == CustomerStatus.active.value)
+        .order_by(Customer.id)
+        .with_for_update()
+    ).all()
+    changed = {
+        cid: previous
+        for cid, previous in rows
+        if previous != owner_id and (if_owner == ANY_OWNER or previous == if_owner)
+    }
+    if not changed:
+        return {}
+    now = clock.now()
+    session.execute(
+        update(Customer)
+        .where(Customer.id.in_(list(changed)))
+        .values(owner_id=owner_id, version=Customer.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # Customers loaded in this session show the new owner and version.
+    for cid in changed:
+        loaded = session.identity_map.get(session.identity_key(Customer, cid))
+        if loaded is not None:
+            session.expire(loaded, ["owner_id", "owner", "version", "updated_at"])
+    # One chained batch: a daily pool return gives back thousands of customers.
+    record_many(
+        session,
+        actor=actor,
+        action="customer.updated",
+        target_type="customer",
+        changes=[
+            (cid, {"owner_id": previous}, {"owner_id": owner_id, "reason": reason})
+            for cid, previous in changed.items()
+        ],
+    )
+    return changed

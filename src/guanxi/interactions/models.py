@@ -27,6 +27,10 @@ class Interaction(Base):
     summary: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(300))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    # The sales opportunity the contact was about (logged from the opportunity's page).
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("opportunity.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 

@@ -33,6 +33,7 @@ class InteractionCreate(BaseModel):
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
     outcome: Annotated[str, StringConstraints(max_length=300)] | None = None
     ticket_id: BodyId | None = None
+    opportunity_id: BodyId | None = None
     action_items: list[ActionItemIn] = Field(default_factory=list, max_length=20)
 
 
@@ -62,6 +63,7 @@ class InteractionRead(BaseModel):
     summary: str
     outcome: str | None
     ticket_id: int | None
+    opportunity_id: int | None = None
 
 
 class ActionItemRead(BaseModel):

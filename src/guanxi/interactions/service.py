@@ -49,6 +49,7 @@ def log_interaction(
             summary=interaction_in.summary,
             outcome=interaction_in.outcome,
             ticket_id=interaction_in.ticket_id,
+            opportunity_id=interaction_in.opportunity_id,
             created_at=clock.now(),
         )
         session.add(interaction)
@@ -82,6 +83,19 @@ def _check_refs(session: Session, interaction_in: InteractionCreate) -> None:
         found = session.scalar(select(ticket.c.id).where(ticket.c.id == interaction_in.ticket_id))
         if found is None:
             errors.append(FieldError(("ticket_id",), "ticket_unknown", "No such ticket"))
+    if interaction_in.opportunity_id is not None:
+        # The opportunity must be this customer's (sales depends on this domain, so the
+        # table is read through the shared metadata, as for tickets).
+        opportunity = Base.metadata.tables["opportunity"]
+        owner = session.scalar(
+            select(opportunity.c.customer_id).where(
+                opportunity.c.id == interaction_in.opportunity_id
+            )
+        )
+        if owner is None or owner != interaction_in.customer_id:
+            errors.append(
+                FieldError(("opportunity_id",), "opportunity_unknown", "No such opportunity")
+            )
     for n, item in enumerate(interaction_in.action_items):
         if item.owner_id is not None:
             owner = session.get(User, item.owner_id)
@@ -166,6 +180,22 @@ def history(
 ) -> list[Interaction]:
     """A customer's interactions, newest first."""
     get_customer(session, customer_id=customer_id, viewer=viewer)
+    return list(
+        session.scalars(
+            select(Interaction)
+            .where(Interaction.customer_id == customer_id)
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def of_customer_for_sales(
+    session: Session, *, customer_id: int, limit: int = 50
+) -> list[Interaction]:
+    """A customer's interactions, newest first, for the page of an opportunity of that
+    customer: sales checked the reader may see the opportunity (its owner may not own the
+    customer, e.g. a lead claimed from the pool)."""
     return list(
         session.scalars(
             select(Interaction)

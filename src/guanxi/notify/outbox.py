@@ -576,6 +576,23 @@ def queue_email(session: Session, *, key: str, to: str, subject: str, body: str)
     return queue_messages(session, [message]) == 1
 
 
+def cancel_pending(session: Session, *, source: str, reason: str) -> int:
+    """Cancel, inside the caller's transaction, every message of ``source`` not yet claimed
+    by a sender (status pending); how many were cancelled. A message being sent right now
+    goes out; a campaign that is stopped cancels the rest in one statement (the caller
+    audits the stop), not message by message as :func:`cancel_message` of an
+    administrator does."""
+    from sqlalchemy import update
+
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.source == source, OutboxMessage.status == OutboxStatus.pending.value)
+        .values(status=OutboxStatus.cancelled.value, last_error=_one_line(reason)[:ERROR_MAX])
+        .execution_options(synchronize_session=False)
+    )
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
 # --------------------------------------------------------------------------- caps
 
 
@@ -640,6 +657,7 @@ __all__ = [
     "Outbound",
     "QuietHours",
     "BulkItem",
+    "cancel_pending",
     "queue_bulk",
     "queue_email",
     "queue_messages",

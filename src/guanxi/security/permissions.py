@@ -64,6 +64,15 @@ class Permission(StrEnum):
     loyalty_manage = "loyalty.manage"
     loyalty_adjust = "loyalty.adjust"
     loyalty_redeem = "loyalty.redeem"
+    # Marketing campaigns: reports, audiences and their sizes (read); build audiences,
+    # plan, launch and stop campaigns, record their costs (manage).
+    campaign_read = "campaign.read"
+    campaign_manage = "campaign.manage"
+    # Sales: one's own opportunities, leads and contracts, claiming customers from the pool
+    # (pipeline); the team's pipeline and forecast, reassigning, pool rules, sales teams
+    # (manage).
+    sales_pipeline = "sales.pipeline"
+    sales_manage = "sales.manage"
     audit_read = "audit.read"
     user_read = "user.read"
     user_manage = "user.manage"
@@ -118,6 +127,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.loyalty_manage,
             P.loyalty_adjust,
             P.loyalty_redeem,
+            P.campaign_read,
+            P.campaign_manage,
+            P.sales_pipeline,
+            P.sales_manage,
         }
     ),
     # Customer service on the phone must read the number back to confirm identity.
@@ -153,6 +166,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.surveys_enter,
             # Their own customers' tier, points and coupons (member list: their book only).
             P.loyalty_read,
+            # Their opportunities, leads and contracts; customers claimed from the pool.
+            P.sales_pipeline,
         }
     ),
     Role.analyst: frozenset(
@@ -170,6 +185,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.care_read,
             # The tier report and the points liability.
             P.loyalty_read,
+            # Campaign reports: reach, conversions, ROI against the control group.
+            P.campaign_read,
         }
     ),
     # Compliance auditors check consent evidence and what was sent to whom, and when.
@@ -185,6 +202,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.care_read,
             # Points and coupons: a ledger of value owed to customers.
             P.loyalty_read,
+            # Which marketing went to whom, under which consent.
+            P.campaign_read,
         }
     ),
 }

@@ -105,6 +105,11 @@ class SelfServiceLimiter:
         ``limit`` ("N/period", the survey policy's: it changes without a restart) is spent."""
         self._spend(parse(limit), "survey-outlet", client, outlet)
 
+    def lead_form(self, limit: str, client: str) -> None:
+        """Count a request sent from ``client`` through the public sales lead form;
+        RateLimited when ``limit`` ("N/period") is spent."""
+        self._spend(parse(limit), "lead-form", client)
+
 
 def _norm(waybill_no: str) -> str:
     return waybill_no.strip().upper()[:40]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Row, bindparam, case, func, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -302,3 +303,23 @@ def recent_summaries(
     rows = _RECENT.all(session, {"customer_id": customer_id, "limit": limit})
     # One validation of the whole list: a model call per row cost more than the query.
     return _SUMMARIES.validate_python([{**row._asdict(), "is_late": is_late(row)} for row in rows])
+
+
+def revenue_by_customer(
+    session: Session, *, customers: Select[int], since: datetime, until: datetime
+) -> dict[int, tuple[int, int]]:
+    """Shipments created in ``[since, until)`` per customer of ``customers`` (a select of
+    customer ids), cancelled ones left out (no business done): ``customer_id -> (count, fee
+    total in fen)``; customers without one are left out. One grouped query (campaign
+    conversions read half a million recipients)."""
+    stmt = (
+        select(Shipment.customer_id, func.count(), func.coalesce(func.sum(Shipment.fee_fen), 0))
+        .where(
+            Shipment.customer_id.in_(customers),
+            Shipment.created_at >= since,
+            Shipment.created_at < until,
+            Shipment.status != ShipmentStatus.cancelled.value,
+        )
+        .group_by(Shipment.customer_id)
+    )
+    return {int(cid): (int(n), int(fee)) for cid, n, fee in session.execute(stmt)}

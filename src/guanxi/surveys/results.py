@@ -387,3 +387,21 @@ def _safe(text: str | None) -> str | None:
     if text and text[0] in "=+-@\t\r":
         return "'" + text
     return text
+
+
+def csat_of_customers(
+    session: Session, *, customers: Select[int], since: datetime, until: datetime
+) -> tuple[int, float | None]:
+    """How many responses with a CSAT score the customers of ``customers`` (a select of
+    customer ids) gave in ``[since, until)``, and their mean CSAT (None without any):
+    satisfaction before and after a campaign."""
+    row = session.execute(
+        select(func.count(R.csat), func.avg(R.csat)).where(
+            R.customer_id.in_(customers),
+            R.submitted_at >= since,
+            R.submitted_at < until,
+            R.csat.is_not(None),
+        )
+    ).one()
+    count = int(row[0] or 0)
+    return count, (float(row[1]) if count else None)

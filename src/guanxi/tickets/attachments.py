@@ -234,6 +234,70 @@ def _write(stream: BinaryIO, head: bytes, path: Path, max_bytes: int) -> tuple[i
     return size, digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Received:
+    """A checked file kept under the storage root: what its row records, and where the
+    bytes are (the caller removes them when its own transaction fails)."""
+
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    storage_key: str
+    path: Path
+
+
+def receive(
+    *, filename: str, declared_type: str | None, stream: BinaryIO, settings: Settings | None = None
+) -> Received:
+    """Check an uploaded file and keep its bytes under ``data_dir/attachments`` by a random
+    key; the rules of every upload (tickets, claims, contracts' documents).
+
+    Checks, in order: the name's extension is allowed and the declared type is not a
+    program or page; the content is of the extension's type; the size stays within
+    ``settings.attachment_max_bytes`` (enforced while streaming); an Office file carries
+    no macros. A refusal is a :class:`ValidationFailed` naming ``file``
+    (:class:`AttachmentTooLarge` for the size) and leaves no file behind.
+    """
+    settings = settings or get_settings()
+    name = clean_filename(filename)
+    ext = _extension(name)
+    if not name:
+        raise ValidationFailed([_file_error("attachment_missing")])
+    if ext not in ALLOWED_TYPES:
+        raise ValidationFailed([_file_error("attachment_type", allowed=allowed_extensions())])
+    if declared_type and _REFUSED_DECLARED.match(declared_type.strip()):
+        raise ValidationFailed([_file_error("attachment_refused")])
+    head = _read_head(stream)
+    if not head:
+        raise ValidationFailed([_file_error("attachment_empty")])
+    content_type = sniff(head, ext, complete=len(head) < _HEAD)
+
+    key = secrets.token_hex(16)
+    path = _path_of(storage_root(settings), key)
+    try:
+        size, sha256 = _write(stream, head, path, settings.attachment_max_bytes)
+        if content_type in (_DOCX, _XLSX) and _has_macros(path):
+            raise ValidationFailed([_file_error("attachment_refused")])
+    except BaseException:
+        # Whatever failed (size, content), the file must not outlive it.
+        path.unlink(missing_ok=True)
+        raise
+    return Received(name, content_type, size, sha256, key, path)
+
+
+def stored_path(storage_key: str, settings: Settings | None = None) -> Path | None:
+    """Where the bytes of a received file are; None when the key is malformed or the file
+    is missing (a restore without ``data_dir/attachments``? logged)."""
+    if not _KEY.fullmatch(storage_key):
+        return None
+    path = _path_of(storage_root(settings or get_settings()), storage_key)
+    if not path.is_file():
+        log.error("stored file %s...: missing under the data directory", storage_key[:8])
+        return None
+    return path
+
+
 def _lock_target(session: Session, ticket_id: int | None, claim_id: int | None) -> None:
     """Lock the ticket or claim the file goes on (so two uploads cannot both pass the
     count check), or NotFound."""
@@ -267,26 +331,12 @@ def store(
     """
     if (ticket_id is None) == (claim_id is None):
         raise ValueError("an attachment belongs to exactly one ticket or claim")
-    settings = settings or get_settings()
-    name = clean_filename(filename)
-    ext = _extension(name)
-    if not name:
-        raise ValidationFailed([_file_error("attachment_missing")])
-    if ext not in ALLOWED_TYPES:
-        raise ValidationFailed([_file_error("attachment_type", allowed=allowed_extensions())])
-    if declared_type and _REFUSED_DECLARED.match(declared_type.strip()):
-        raise ValidationFailed([_file_error("attachment_refused")])
-    head = _read_head(stream)
-    if not head:
-        raise ValidationFailed([_file_error("attachment_empty")])
-    content_type = sniff(head, ext, complete=len(head) < _HEAD)
-
-    key = secrets.token_hex(16)
-    path = _path_of(storage_root(settings), key)
+    received = receive(
+        filename=filename, declared_type=declared_type, stream=stream, settings=settings
+    )
+    name, content_type = received.filename, received.content_type
+    size, sha256, key = received.size_bytes, received.sha256, received.storage_key
     try:
-        size, sha256 = _write(stream, head, path, settings.attachment_max_bytes)
-        if content_type in (_DOCX, _XLSX) and _has_macros(path):
-            raise ValidationFailed([_file_error("attachment_refused")])
         with write_transaction(session):
             _lock_target(session, ticket_id, claim_id)
             owner = Attachment.ticket_id if ticket_id is not None else Attachment.claim_id
@@ -327,8 +377,8 @@ def store(
                 },
             )
     except BaseException:
-        # Whatever failed (size, content, the database), the file must not outlive it.
-        path.unlink(missing_ok=True)
+        # Whatever failed (the count, the database), the file must not outlive it.
+        received.path.unlink(missing_ok=True)
         raise
     return row
 
@@ -356,12 +406,8 @@ def open_for_download(
 ) -> Download:
     """The attachment and the path of its bytes; NotFound when either is missing."""
     row = session.get(Attachment, attachment_id)
-    if row is None or not _KEY.fullmatch(row.storage_key):
-        raise NotFound("attachment not found", attachment_id=attachment_id)
-    path = _path_of(storage_root(settings or get_settings()), row.storage_key)
-    if not path.is_file():
-        # The row outlived its file (a restore without data_dir/attachments?): say so in
-        # the log, answer as for any missing file.
-        log.error("attachment %s: file missing under the data directory", attachment_id)
+    # A row that outlived its file is answered as any missing file (stored_path logs it).
+    path = stored_path(row.storage_key, settings) if row is not None else None
+    if row is None or path is None:
         raise NotFound("attachment not found", attachment_id=attachment_id)
     return Download(row, path)

@@ -16,6 +16,7 @@ from guanxi.customers.enums import CODED_FIELDS, FIELD_LABELS
 from guanxi.customers.enums import LABELS as CUSTOMER_LABELS
 from guanxi.dedupe.enums import LABELS as DEDUPE_LABELS
 from guanxi.interactions.enums import LABELS as INTERACTION_LABELS
+from guanxi.pool.enums import LABELS as POOL_LABELS
 from guanxi.security.permissions import ROLE_LABELS
 from guanxi.security.service import permissions_of
 from guanxi.shipments.enums import LABELS as SHIPMENT_LABELS
@@ -27,6 +28,7 @@ LABELS = {
     **INTERACTION_LABELS,
     **ACTION_LABELS,
     **ROLE_LABELS,
+    **POOL_LABELS,
 }
 
 

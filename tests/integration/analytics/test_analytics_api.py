@@ -141,9 +141,11 @@ def test_portrait_why_in_chinese(client: Any, login: Any, make_customer: Any, db
 
 
 def test_sales_see_only_their_own_customers_portrait(
-    client: Any, login: Any, make_customer: Any, db: Session
+    client: Any, login: Any, make_customer: Any, make_user: Any, db: Session
 ) -> None:
-    customer = make_customer()
+    # Another account manager's customer (one without an owner is in the pool, which
+    # salespeople see).
+    customer = make_customer(owner_id=make_user("sales").id)
     _results(db, customer.id)
     _user, headers = login("sales")
     resp = client.get(f"/api/v1/customers/{customer.id}/analytics", headers=headers)

@@ -219,13 +219,18 @@ def test_update_archive_restore_reveal(client: Any, login: Any) -> None:
         f"/api/v1/customers/{cid}/reveal", json={"field": "phones"}, headers=agent
     )
     assert revealed.json() == {"field": "phones", "values": ["+8613912345678"]}
-    # Sales may not reveal, and does not even see a customer it does not own.
+    # Sales may not reveal; they see a customer in the pool (no owner) but not one another
+    # account manager owns.
     assert (
         client.post(
             f"/api/v1/customers/{cid}/reveal", json={"field": "phones"}, headers=sales
         ).status_code
         == 403
     )
+    assert client.get(f"/api/v1/customers/{cid}", headers=sales).status_code == 200
+    other, _ = login("sales")
+    given = client.patch(f"/api/v1/customers/{cid}", json={"owner_id": other.id}, headers=manager)
+    assert given.status_code == 200
     assert client.get(f"/api/v1/customers/{cid}", headers=sales).status_code == 404
 
 

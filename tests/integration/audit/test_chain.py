@@ -6,7 +6,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
-from guanxi.audit.service import GENESIS, Actor, _digest, record, verify
+from guanxi.audit.service import GENESIS, Actor, _digest, record, record_many, verify
 
 
 def _three(db: Session) -> list[AuditEntry]:
@@ -29,6 +29,27 @@ def test_chain_links_each_row_to_the_previous(db: Session) -> None:
     assert rows[0].prev_hash == GENESIS
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
     assert verify(db) == (3, [])
+
+
+def test_a_batch_continues_the_chain_entry_by_entry(db: Session) -> None:
+    first = _three(db)
+    added = record_many(
+        db,
+        actor=Actor(None, "pool"),
+        action="customer.updated",
+        target_type="customer",
+        changes=[(10, {"owner_id": 7}, {"owner_id": None}), (11, None, {"owner_id": 8})],
+    )
+    assert added == 2
+    assert record_many(db, actor=Actor(None, "pool"), action="x", target_type="y", changes=[]) == 0
+    rows = list(db.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert [(r.target_id, r.before, r.after, r.actor_name) for r in rows[3:]] == [
+        ("10", {"owner_id": 7}, {"owner_id": None}, "pool"),
+        ("11", None, {"owner_id": 8}, "pool"),
+    ]
+    assert [r.prev_hash for r in rows[3:]] == [first[-1].hash, rows[3].hash]
+    assert all(_digest(r.prev_hash, r) == r.hash for r in rows)
+    assert verify(db) == (5, [])
 
 
 def test_altered_row_is_detected(db: Session) -> None:

@@ -99,10 +99,14 @@ def test_permissions_and_visibility(
     _, auditor = login("auditor")
     assert client.get(url, headers=auditor).status_code == 200
     assert client.put(url, json=body, headers=auditor).status_code == 403
-    # An account manager sees only their own customers.
+    # An account manager sees their own customers and the pool (no owner), not others'.
     sales, sales_headers = login("sales")
-    assert client.get(url, headers=sales_headers).status_code == 404
-    assert client.put(url, json=body, headers=sales_headers).status_code == 404
+    other, _ = login("sales")
+    theirs = make_customer(name="别人的客户", owner_id=other.id)
+    other_url = f"/api/v1/customers/{theirs.id}/consents"
+    assert client.get(other_url, headers=sales_headers).status_code == 404
+    assert client.put(other_url, json=body, headers=sales_headers).status_code == 404
+    assert client.get(url, headers=sales_headers).status_code == 200
     own = make_customer(name="自己的客户", owner_id=sales.id)
     assert (
         client.put(

@@ -29,8 +29,11 @@ def _ledger_count(db: Session) -> int:
     return int(db.scalar(select(func.count()).select_from(PointsEntry)) or 0)
 
 
-def test_permissions_by_role(client: Any, login: Any, db: Session, make_customer: Any) -> None:
-    cid = make_customer("王小明").id
+def test_permissions_by_role(
+    client: Any, login: Any, db: Session, make_customer: Any, make_user: Any
+) -> None:
+    # Another account manager's customer (salespeople see their own and the pool's).
+    cid = make_customer("王小明", owner_id=make_user("sales").id).id
     _member_with_points(db, cid)  # 500 points
     _, agent = login("agent")
     _, sales = login("sales")

@@ -190,7 +190,8 @@ def test_sales_cannot_see_or_ship_for_others(
 ) -> None:
     agent = make_user("agent")
     sales = make_user("sales")
-    other = make_customer(name="别人的客户")
+    # Another account manager's customer (one without an owner is in the pool, seen by sales).
+    other = make_customer(name="别人的客户", owner_id=make_user("sales").id)
     s = _ship(db, agent, other.id, "GX000000000055")
     with pytest.raises(NotFound):
         service.get_shipment(db, shipment_id=s.id, viewer=sales)

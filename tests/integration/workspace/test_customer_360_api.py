@@ -213,7 +213,8 @@ def test_the_whole_body_masked(
 def test_who_gets_which_answer(client: Any, login: Any, make_user: Any, make_customer: Any) -> None:
     sales, sales_headers = login("sales")
     _, agent_headers = login("agent")
-    theirs = make_customer(name="别人的客户")
+    # Another salesperson's customer (one without an owner is in the pool, seen by sales).
+    theirs = make_customer(name="别人的客户", owner_id=make_user("sales").id)
     own = make_customer(name="自己的客户", owner_id=sales.id)
 
     anonymous = client.get(f"/api/v1/customers/{own.id}")

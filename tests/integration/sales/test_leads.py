@@ -1,0 +1,191 @@
+"""Leads from new enterprise customers and campaign responses, their announcement to the
+sales managers, converting a web lead into a customer, and contacts logged against an
+opportunity in the interactions log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from guanxi import domains
+from guanxi.core.db import write_transaction
+from guanxi.customers.models import Customer
+from guanxi.interactions.models import Interaction
+from guanxi.notify.models import Notification
+from guanxi.sales import leads, service
+from guanxi.sales.models import Opportunity
+from guanxi.sales.schemas import Convert, WebLeadIn
+from tests.conftest import PASSWORD
+from tests.integration.sales.conftest import Crew
+
+
+def _leads_of(db: Session, customer_id: int) -> list[Opportunity]:
+    return list(db.scalars(select(Opportunity).where(Opportunity.customer_id == customer_id)))
+
+
+def test_a_new_enterprise_customer_becomes_a_lead(
+    db: Session, crew: Crew, make_customer: Any
+) -> None:
+    domains.load()
+    owned = make_customer("杭州云仓科技有限公司", kind="enterprise", owner_id=crew.member.id)
+    unowned = make_customer("宁波港联贸易有限公司", kind="enterprise")
+    person = make_customer("张三", kind="individual", owner_id=crew.member.id)
+    [lead] = _leads_of(db, owned.id)
+    assert (lead.stage, lead.source, lead.owner_id, lead.title) == (
+        "lead",
+        "new_enterprise",
+        crew.member.id,
+        "杭州云仓科技有限公司 · 新企业客户",
+    )
+    [pool] = _leads_of(db, unowned.id)
+    assert pool.owner_id is None
+    assert _leads_of(db, person.id) == []
+    # The team's manager hears of each new lead, once.
+    notes = db.scalars(
+        select(Notification.key)
+        .where(Notification.user_id == crew.manager.id)
+        .order_by(Notification.id)
+    ).all()
+    assert notes == [f"sales_lead:{lead.id}", f"sales_lead:{pool.id}"]
+
+
+def test_a_campaign_response_makes_one_lead(db: Session, crew: Crew, make_customer: Any) -> None:
+    from guanxi.campaigns import tracking
+
+    domains.load()
+    assert leads.lead_from_campaign_response in tracking._listeners
+    customer = make_customer("回应客户", kind="individual", owner_id=crew.colleague.id)
+    for _ in range(2):
+        with write_transaction(db):
+            leads.lead_from_campaign_response(db, 41, customer.id)
+    [lead] = _leads_of(db, customer.id)
+    assert (lead.source, lead.campaign_id, lead.owner_id, lead.stage) == (
+        "campaign",
+        41,
+        crew.colleague.id,
+        "lead",
+    )
+    # Another campaign is another lead.
+    with write_transaction(db):
+        leads.lead_from_campaign_response(db, 42, customer.id)
+    assert sorted(o.campaign_id or 0 for o in _leads_of(db, customer.id)) == [41, 42]
+
+
+def test_a_web_lead_is_encrypted_and_converts_into_a_customer(
+    db: Session, crew: Crew, client: Any
+) -> None:
+    domains.load()
+    lead = leads.submit_web_lead(
+        db,
+        lead_in=WebLeadIn(
+            name="陈女士",
+            company="温州鞋业有限公司",
+            phone="139 1234 5678",
+            email="Chen@Example.com",
+            message="每月约 3000 票",
+        ),
+    )
+    assert (lead.owner_id, lead.customer_id, lead.source, lead.notes) == (
+        None,
+        None,
+        "web_form",
+        "每月约 3000 票",
+    )
+    # Stored encrypted: the number is nowhere in clear.
+    assert "13912345678" not in (lead.contact_phone_enc or "")
+    assert "温州" not in (lead.contact_company_enc or "")
+    read = service.to_read(lead)
+    assert read.contact is not None
+    assert (read.contact.name, read.contact.company, read.contact.phone, read.contact.email) == (
+        "陈女士",
+        "温州鞋业有限公司",
+        "139****5678",
+        "C***@example.com",
+    )
+    service.claim(db, opportunity_id=lead.id, actor=crew.member)
+    leads.convert_lead(db, opportunity_id=lead.id, convert_in=Convert(), actor=crew.member)
+    db.expire_all()
+    converted = db.get(Opportunity, lead.id)
+    assert converted is not None
+    assert converted.customer_id is not None
+    customer = db.get(Customer, converted.customer_id)
+    assert customer is not None
+    assert (customer.name, customer.kind, customer.owner_id, customer.source) == (
+        "温州鞋业有限公司",
+        "enterprise",
+        crew.member.id,
+        "website",
+    )
+    assert [c.name for c in customer.contacts] == ["陈女士"]
+    # The lead's own copy of the contact is gone, and no second lead was made.
+    assert (converted.contact_phone_enc, converted.contact_name_enc) == (None, None)
+    assert [o.id for o in _leads_of(db, customer.id)] == [lead.id]
+
+
+def test_contacts_are_logged_against_the_opportunity(
+    client: Any, db: Session, crew: Crew, make_customer: Any, enter: Any
+) -> None:
+    customer = make_customer("对接客户", owner_id=crew.member.id)
+    opp = enter(crew.member, "年框合作", customer_id=customer.id)
+    other = enter(crew.member, "无客户机会")
+    resp = client.post(
+        "/api/v1/auth/token", json={"username": crew.member.username, "password": PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
+    resp = client.post(
+        f"/api/v1/sales/opportunities/{opp.id}/interactions",
+        json={"customer_id": customer.id, "kind": "visit", "summary": "上门演示报价"},
+        headers=headers,
+    )
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["opportunity_id"], resp.json()["customer_id"]) == (opp.id, customer.id)
+    listed = client.get(f"/api/v1/sales/opportunities/{opp.id}/interactions", headers=headers)
+    assert [(i["summary"], i["opportunity_id"]) for i in listed.json()] == [
+        ("上门演示报价", opp.id)
+    ]
+    # Without a customer there is no contact log to write to.
+    resp = client.post(
+        f"/api/v1/sales/opportunities/{other.id}/interactions",
+        json={"customer_id": customer.id, "kind": "call", "summary": "电话"},
+        headers=headers,
+    )
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json()["errors"]] == ["customer_id"]
+    # The interactions domain checks the link itself too.
+    resp = client.post(
+        "/api/v1/interactions",
+        json={
+            "customer_id": customer.id,
+            "kind": "call",
+            "summary": "错链",
+            "opportunity_id": other.id,
+        },
+        headers=headers,
+    )
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json()["errors"]] == ["opportunity_id"]
+    assert db.scalar(select(func.count()).select_from(Interaction)) == 1
+    # The page shows the log and logs a contact.
+    client.post(
+        "/login", data={"username": crew.member.username, "password": PASSWORD, "next": "/"}
+    )
+    page = client.get(f"/sales/opportunities/{opp.id}")
+    assert "上门演示报价" in page.text.split('id="interactions"')[1]
+    import re
+
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    resp = client.post(
+        f"/sales/opportunities/{opp.id}/interactions",
+        data={"csrf_token": csrf.group(1), "kind": "call", "summary": "电话跟进合同"},
+        follow_redirects=False,
+    )
+    assert (resp.status_code, resp.headers["location"]) == (303, f"/sales/opportunities/{opp.id}")
+    db.expire_all()
+    assert db.scalars(
+        select(Interaction.summary)
+        .where(Interaction.opportunity_id == opp.id)
+        .order_by(Interaction.id)
+    ).all() == ["上门演示报价", "电话跟进合同"]
