@@ -70,6 +70,11 @@ def load() -> None:
     from guanxi.tickets.service import register_priority_hook
 
     register_priority_hook(ticket_priority_mark)
+    # Care rules' audiences are the campaigns' audience filters.
+    from guanxi.campaigns.audiences import care_rule_conditions
+    from guanxi.care.audience import register_audience_conditions
+
+    register_audience_conditions(care_rule_conditions)
     # A new enterprise customer and a campaign recipient's first click become sales leads.
     from guanxi.campaigns.tracking import register_response_listener
     from guanxi.customers.service import register_created_hook

@@ -29,6 +29,7 @@ from guanxi.analytics.runner import latest_run
 from guanxi.audit.service import record
 from guanxi.campaigns.models import Audience
 from guanxi.campaigns.schemas import AudienceDefinition, AudienceIn
+from guanxi.care.schemas import Audience as CareAudience
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -219,6 +220,20 @@ def audience_filters(
     for purpose in dict.fromkeys(definition.consents):
         out.id_sets.append(allowed_customers(purpose, active_checked=True))
     return out
+
+
+def care_rule_conditions(session: Session, audience: CareAudience) -> list[ColumnElement[bool]]:
+    """The conditions of a care rule's audience: the few filters a rule offers, as the
+    campaigns' filters (registered with care in ``domains.py``)."""
+    definition = AudienceDefinition(
+        kinds=audience.kinds,
+        regions=audience.regions,
+        tags_any=audience.tags,
+        tiers=audience.tiers,
+        segments=audience.segments,
+        value_tiers=audience.value_tiers,
+    )
+    return audience_conditions(session, definition)
 
 
 def audience_conditions(

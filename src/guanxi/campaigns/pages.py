@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from guanxi.campaigns import policy as campaign_policy
 from guanxi.campaigns import roi, service
 from guanxi.campaigns.api import export_response
 from guanxi.campaigns.launch import launch
@@ -237,9 +239,15 @@ def _editor(
     )
 
 
-@router.get("/campaigns", response_class=HTMLResponse)
-def list_page(request: Request, session: SessionDep, user: Reader) -> Response:
-    """Every campaign with its state and launch figures."""
+def _list_view(
+    request: Request,
+    session: Session,
+    *,
+    policy_form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> Response:
     from guanxi.campaigns.audiences import list_audiences
 
     names = {a.id: a.name for a in list_audiences(session, archived=True)}
@@ -247,11 +255,40 @@ def list_page(request: Request, session: SessionDep, user: Reader) -> Response:
     return render(
         request,
         "campaigns/campaigns.html",
+        status_code=status_code,
         campaigns=service.list_campaigns(session),
         audience_names=names,
         status_labels=STATUS_LABELS,
         total_cost=service.total_cost,
+        policy=policy_form or campaign_policy.load_policy(session).model_dump(),
+        errors=errors or {},
+        saved=saved,
     )
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def list_page(request: Request, session: SessionDep, user: Reader, saved: bool = False) -> Response:
+    """Every campaign with its state and launch figures, and the frequency cap."""
+    return _list_view(request, session, saved=saved)
+
+
+@router.post("/campaigns/policy", response_class=HTMLResponse)
+async def policy_page(request: Request, session: SessionDep, user: Manager) -> Response:
+    """Save the campaigns' frequency cap; a refused value comes back beside its field."""
+    form = await request.form()
+    data = {k: str(form.get(k, "")).strip() for k in ("cap_count", "cap_days")}
+    try:
+        policy = campaign_policy.CampaignPolicy.model_validate(data)
+    except ValidationError as exc:
+        return _list_view(
+            request,
+            session,
+            policy_form=data,
+            errors=_messages(request, exc),
+            status_code=422,
+        )
+    campaign_policy.save_policy(session, policy=policy, actor=user)
+    return RedirectResponse("/campaigns?saved=true", status_code=303)
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse)

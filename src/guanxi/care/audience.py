@@ -12,7 +12,7 @@ and closed complaints are read, never written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,21 +108,23 @@ def closed_complaints_filter(day: date, tz: ZoneInfo) -> ColumnElement[bool]:
     )
 
 
-def audience_filters(session: Session, audience: Audience) -> list[ColumnElement[bool]]:
-    """The conditions of a rule's audience (all must hold): the campaigns' audience
-    filters (``campaigns.audiences``), of which a care rule uses a few."""
-    from guanxi.campaigns.audiences import audience_conditions
-    from guanxi.campaigns.schemas import AudienceDefinition
+# The conditions of a rule's audience come from the campaigns' audience filters, which
+# campaigns offer through this registration (``domains.py``): campaigns build on care, so
+# care does not import them.
+AudienceConditions = Callable[[Session, Audience], list[ColumnElement[bool]]]
+_conditions: list[AudienceConditions] = []
 
-    definition = AudienceDefinition(
-        kinds=audience.kinds,
-        regions=audience.regions,
-        tags_any=audience.tags,
-        tiers=audience.tiers,
-        segments=audience.segments,
-        value_tiers=audience.value_tiers,
-    )
-    return audience_conditions(session, definition)
+
+def register_audience_conditions(conditions: AudienceConditions) -> None:
+    """Use ``conditions`` for the rules' audiences (one provider: a second replaces it)."""
+    _conditions[:] = [conditions]
+
+
+def audience_filters(session: Session, audience: Audience) -> list[ColumnElement[bool]]:
+    """The conditions of a rule's audience (all must hold)."""
+    if not _conditions:
+        raise RuntimeError("guanxi.domains.load() registers the audience filters")
+    return _conditions[0](session, audience)
 
 
 def _purposes(kind: RuleKind) -> tuple[Any, Any]:

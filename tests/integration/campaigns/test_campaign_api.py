@@ -276,3 +276,38 @@ def test_policy_and_cost_lines(client: Any, login: Any, db: Session, setup: int)
     assert gone.status_code == 204
     assert client.get(f"/api/v1/campaigns/{cid}", headers=reader).json()["costs"] == []
     assert client.get("/api/v1/campaigns/999999", headers=reader).status_code == 404
+
+
+def test_the_frequency_cap_is_set_on_the_campaigns_page(
+    client: Any, make_user: Any, login: Any
+) -> None:
+    csrf = _web_login(client, make_user, "manager")
+    page = client.get("/campaigns")
+    assert '<input id="f-cap_count" name="cap_count" type="number" value="4"' in page.text
+    assert '<input id="f-cap_days" name="cap_days" type="number" value="30"' in page.text
+    client.headers["Accept-Language"] = "zh-CN"
+    refused = client.post(
+        "/campaigns/policy", data={"csrf_token": csrf, "cap_count": "0", "cap_days": "30"}
+    )
+    assert refused.status_code == 422
+    assert 'id="e-cap_count"' in refused.text
+    assert 'id="e-cap_days"' not in refused.text
+    # The value typed comes back for correction; nothing was saved.
+    assert client.get("/api/v1/campaigns/policy").json() == {"cap_count": 4, "cap_days": 30}
+    saved = client.post(
+        "/campaigns/policy",
+        data={"csrf_token": csrf, "cap_count": "2", "cap_days": "14"},
+        follow_redirects=False,
+    )
+    assert (saved.status_code, saved.headers["location"]) == (303, "/campaigns?saved=true")
+    assert client.get("/api/v1/campaigns/policy").json() == {"cap_count": 2, "cap_days": 14}
+    # An analyst reads the cap without a form to change it, and may not post one.
+    _, analyst = login("analyst")
+    shown = client.get("/campaigns", headers=analyst)
+    assert "每位客户 14 天内最多 2 条营销活动消息。" in shown.text
+    assert 'id="policy-form"' not in shown.text
+    posted = client.post(
+        "/campaigns/policy", data={"cap_count": "9", "cap_days": "9"}, headers=analyst
+    )
+    assert posted.status_code == 403
+    assert client.get("/api/v1/campaigns/policy").json() == {"cap_count": 2, "cap_days": 14}
