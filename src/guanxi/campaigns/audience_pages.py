@@ -25,7 +25,7 @@ from guanxi.core import i18n
 from guanxi.core.errors import DomainError, FieldError, ValidationFailed
 from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
-from guanxi.core.web import field_errors_from_pydantic, request_language, translate_field_error
+from guanxi.core.web import field_messages, request_language
 from guanxi.customers.consent import Purpose
 from guanxi.customers.enums import CustomerKind, LifecycleStage, SourceChannel
 from guanxi.customers.validation import InvalidValue
@@ -129,29 +129,17 @@ def definition_data(
     return data, errors
 
 
-def _form_key(error: FieldError) -> str:
+def _form_key(loc: tuple[str | int, ...]) -> str:
     """Where an error shows in the editor: its field (a list item's under its list; CLV
     under the yuan field the user typed)."""
-    parts = [str(p) for p in error.loc if p != "definition"]
+    parts = [str(p) for p in loc if p != "definition"]
     key = parts[0] if parts else "definition"
     return YUAN.get(key, key)
 
 
 def _messages(request: Request, exc: Exception) -> dict[str, str]:
     """A refused save as {form field: message} in the reader's language."""
-    lang = request_language(request)
-    if isinstance(exc, ValidationError):
-        errors = field_errors_from_pydantic(list(exc.errors()))
-    elif isinstance(exc, ValidationFailed):
-        errors = exc.errors
-    elif isinstance(exc, DomainError):
-        errors = [FieldError((str(exc.params.get("field", "")),), exc.message, exc.message)]
-    else:  # pragma: no cover - callers pass only the types above
-        raise exc
-    out: dict[str, str] = {}
-    for e in errors:
-        out.setdefault(_form_key(e), translate_field_error(e, lang))
-    return out
+    return field_messages(request, exc, key=_form_key)
 
 
 def _form_of(definition: AudienceDefinition) -> dict[str, Any]:

@@ -36,14 +36,12 @@ from guanxi.campaigns.schemas import (
 )
 from guanxi.campaigns.tracking import record_click, refresh_conversions
 from guanxi.core import i18n
-from guanxi.core.errors import DomainError, ValidationFailed
+from guanxi.core.errors import DomainError
 from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
 from guanxi.core.web import (
-    field_errors_from_pydantic,
+    field_messages,
     request_language,
-    translate_code,
-    translate_field_error,
 )
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
@@ -94,21 +92,7 @@ FIELD_LABELS = {
 def _messages(request: Request, exc: Exception) -> dict[str, str]:
     """A refused change as {field: message} in the reader's language (``variants.0.body_zh``
     keeps its full path: the editor shows it beside that variant's field)."""
-    lang = request_language(request)
-    if isinstance(exc, ValidationError):
-        errors = field_errors_from_pydantic(list(exc.errors()))
-    elif isinstance(exc, ValidationFailed):
-        errors = exc.errors
-    elif isinstance(exc, DomainError):
-        field = str(exc.params.get("field", ""))
-        params = {k: v for k, v in exc.params.items() if k != "field"}
-        return {_form_key((field,)): translate_code(exc.message, lang, params) or exc.message}
-    else:  # pragma: no cover - callers pass only the types above
-        raise exc
-    out: dict[str, str] = {}
-    for e in errors:
-        out.setdefault(_form_key(e.loc), translate_field_error(e, lang))
-    return out
+    return field_messages(request, exc, key=_form_key)
 
 
 def _form_key(loc: tuple[str | int, ...]) -> str:

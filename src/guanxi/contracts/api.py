@@ -7,6 +7,7 @@ checked by the service); the policy is a sales manager's.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,13 @@ from guanxi.contracts.schemas import (
 )
 from guanxi.core import clock
 from guanxi.core.ids import PathId, QueryId
-from guanxi.core.web import BodyLimit, ParsedForm, body_limit, file_too_large
+from guanxi.core.web import (
+    BodyLimit,
+    ParsedForm,
+    body_limit,
+    file_too_large,
+    stored_file_response,
+)
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -53,8 +60,24 @@ def _read(session: SessionDep, contract: Any) -> ContractRead:
     return service.to_reads(session, [contract])[0]
 
 
-def _today(request: Request) -> Any:
+def _today(request: Request) -> date:
     return clock.now().astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
+
+
+def _month_report(
+    request: Request, session: SessionDep, user: User, month: str | None
+) -> tuple[date, list[VolumeRead]]:
+    """The first day of ``month`` (default this month) and its report rows."""
+    today = _today(request)
+    first = volume.parse_month(month) if month else today.replace(day=1)
+    rows = volume.month_report(
+        session,
+        viewer=user,
+        month=first,
+        today=today,
+        timezone=request.app.state.settings.timezone,
+    )
+    return first, rows
 
 
 @router.get("", response_model=ContractPage)
@@ -90,15 +113,7 @@ def create_contract(body: ContractCreate, session: SessionDep, user: Writer) -> 
 def report(request: Request, session: SessionDep, user: Reader, month: Month = None) -> Any:
     """Every contract in force in ``month`` with its volume against the commitment, below
     commitment first."""
-    today = _today(request)
-    first = volume.parse_month(month) if month else today.replace(day=1)
-    return volume.month_report(
-        session,
-        viewer=user,
-        month=first,
-        today=today,
-        timezone=request.app.state.settings.timezone,
-    )
+    return _month_report(request, session, user, month)[1]
 
 
 @router.get("/report.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
@@ -106,15 +121,7 @@ def report_csv(
     request: Request, session: SessionDep, user: Reader, month: Month = None
 ) -> StreamingResponse:
     """The month's report as CSV (money in yuan)."""
-    today = _today(request)
-    first = volume.parse_month(month) if month else today.replace(day=1)
-    rows = volume.month_report(
-        session,
-        viewer=user,
-        month=first,
-        today=today,
-        timezone=request.app.state.settings.timezone,
-    )
+    first, rows = _month_report(request, session, user, month)
     return StreamingResponse(
         volume.export_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -147,16 +154,8 @@ def download_document(
     found = documents.open_document(
         session, document_id=document_id, viewer=user, settings=request.app.state.settings
     )
-    return FileResponse(
-        found.path,
-        media_type=found.document.content_type,
-        filename=found.document.filename,
-        content_disposition_type="attachment",
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-cache",
-        },
+    return stored_file_response(
+        found.path, content_type=found.document.content_type, filename=found.document.filename
     )
 
 

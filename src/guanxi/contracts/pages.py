@@ -49,6 +49,7 @@ from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission
 from guanxi.tickets import attachments
+from guanxi.tickets.attachments_api import uploaded_file
 from guanxi.web.render import context, environment
 
 router = APIRouter()
@@ -419,8 +420,8 @@ def _contract_page(
     status_code: int = 200,
 ) -> Response:
     read = service.to_reads(session, [contract])[0]
-    may_write = has_permission(user, Permission.sales_pipeline) and (
-        contract.owner_id == user.id or has_permission(user, Permission.sales_manage)
+    may_write = has_permission(user, Permission.sales_pipeline) and service.can_write(
+        user, contract
     )
     return render_contracts(
         request,
@@ -577,8 +578,6 @@ def upload(
     contract_id: PathId, request: Request, session: SessionDep, user: Writer, form: ParsedForm
 ) -> Response:
     """Attach a file; refusals are shown beside the upload field."""
-    from guanxi.tickets.attachments_api import uploaded_file
-
     try:
         file = uploaded_file(form)
         documents.add_document(

@@ -39,7 +39,7 @@ from guanxi.core.db import serialize_writers, write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.core.messages import ERROR_MESSAGES
 from guanxi.customers.models import Customer
-from guanxi.customers.service import can_see
+from guanxi.customers.service import can_see, visible_clause
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission, role_has
 from guanxi.security.service import actor_of, has_permission
@@ -127,11 +127,10 @@ def save_policy(session: Session, *, policy_in: ContractPolicy, actor: User) -> 
 def visible(stmt: Select[Any], viewer: User) -> Select[Any]:
     """``stmt`` over contracts narrowed to those whose customer ``viewer`` can see: the
     rule of :func:`guanxi.customers.service.can_see`, as SQL for lists."""
-    if has_permission(viewer, Permission.customer_read_all):
+    seen = visible_clause(viewer)
+    if seen is None:
         return stmt
-    return stmt.where(
-        Contract.customer_id.in_(select(Customer.id).where(Customer.owner_id == viewer.id))
-    )
+    return stmt.where(Contract.customer_id.in_(select(Customer.id).where(seen)))
 
 
 def get_contract(session: Session, *, contract_id: int, viewer: User) -> Contract:
@@ -305,15 +304,17 @@ def return_to_customer(session: Session, ids: list[int], survivor_id: int, to_id
 # --------------------------------------------------------------------------- writing
 
 
-def _check_writer(actor: User, contract: Contract) -> None:
-    """Another person's contract (or one nobody owns) needs ``sales.manage``."""
-    if contract.owner_id != actor.id and not has_permission(actor, Permission.sales_manage):
-        raise PermissionDenied("contract_not_yours")
+def can_write(actor: User, contract: Contract) -> bool:
+    """Whether ``actor`` may change the contract: their own, or any with ``sales.manage``
+    (another person's contract, or one nobody owns). The routes require ``sales.pipeline``."""
+    return contract.owner_id == actor.id or has_permission(actor, Permission.sales_manage)
 
 
 def get_for_write(session: Session, contract_id: int, actor: User) -> Contract:
+    """The contract, for an actor who may see and change it (NotFound, PermissionDenied)."""
     contract = get_contract(session, contract_id=contract_id, viewer=actor)
-    _check_writer(actor, contract)
+    if not can_write(actor, contract):
+        raise PermissionDenied("contract_not_yours")
     return contract
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -134,11 +135,22 @@ def translate_field_error(error: FieldError, lang: str) -> str:
     return text
 
 
-def field_messages(request: Request, exc: Exception, *, domain_field: str = "") -> dict[str, str]:
+def _first_part(loc: tuple[str | int, ...]) -> str:
+    return str(loc[0]) if loc else ""
+
+
+def field_messages(
+    request: Request,
+    exc: Exception,
+    *,
+    domain_field: str = "",
+    key: Callable[[tuple[str | int, ...]], str] = _first_part,
+) -> dict[str, str]:
     """A refused change as {field: message} in the reader's language, for a form shown
     again with each message beside its field: pydantic's errors, ``ValidationFailed``'s
     field errors (the first per field), or a ``DomainError`` under its ``field`` parameter
-    (``domain_field`` when it names none). Other exceptions are raised again."""
+    (``domain_field`` when it names none). ``key`` maps an error's location to the form's
+    field (by default its first part). Other exceptions are raised again."""
     lang = request_language(request)
     if isinstance(exc, ValidationError):
         errors = field_errors_from_pydantic(list(exc.errors()))
@@ -147,12 +159,12 @@ def field_messages(request: Request, exc: Exception, *, domain_field: str = "") 
     elif isinstance(exc, DomainError):
         field = str(exc.params.get("field", domain_field))
         params = {k: v for k, v in exc.params.items() if k != "field"}
-        return {field: translate_code(exc.message, lang, params) or exc.message}
+        return {key((field,)): translate_code(exc.message, lang, params) or exc.message}
     else:
         raise exc
     out: dict[str, str] = {}
     for e in errors:
-        out.setdefault(str(e.loc[0]) if e.loc else "", translate_field_error(e, lang))
+        out.setdefault(key(e.loc), translate_field_error(e, lang))
     return out
 
 
@@ -346,6 +358,23 @@ def human_bytes(size: int) -> str:
             return f"{text} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def stored_file_response(path: Path, *, content_type: str, filename: str) -> FileResponse:
+    """An uploaded file sent back as a download: ``Content-Disposition: attachment``, the
+    type recorded at upload, ``nosniff`` and a sandboxing content policy, so nothing in it
+    is ever run in the browser (tickets' attachments, contracts' documents)."""
+    return FileResponse(
+        path,
+        media_type=content_type,
+        filename=filename,
+        content_disposition_type="attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-cache",
+        },
+    )
 
 
 def file_too_large(request: Request, limit: BodyLimit) -> Response:

@@ -30,11 +30,10 @@ from guanxi.customers.models import (
     customer_tag,
 )
 from guanxi.customers.schemas import CustomerRead
+from guanxi.customers.service import visible_clause
 from guanxi.customers.tokens import normalise_name, query_tokens
 from guanxi.security.crypto import cipher
 from guanxi.security.models import User
-from guanxi.security.permissions import Permission
-from guanxi.security.service import has_permission
 
 SORTS = {"-id", "id", "name", "-name", "created_at", "-created_at"}
 ExactResolver = Callable[[Session, str], list[int]]
@@ -148,13 +147,8 @@ def _apply_filters(stmt: Select[Any], f: CustomerFilters, viewer: User) -> Selec
                 .where(Tag.name == f.tag)
             )
         )
-    if not has_permission(viewer, Permission.customer_read_all):
-        if has_permission(viewer, Permission.sales_pipeline):
-            # A salesperson sees their own book and the pool (customers without an owner).
-            stmt = stmt.where(or_(Customer.owner_id == viewer.id, Customer.owner_id.is_(None)))
-        else:
-            stmt = stmt.where(Customer.owner_id == viewer.id)
-    return stmt
+    seen = visible_clause(viewer)
+    return stmt if seen is None else stmt.where(seen)
 
 
 def _load(session: Session, ids: list[int]) -> list[Customer]:

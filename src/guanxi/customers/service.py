@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -70,6 +70,16 @@ def can_see(viewer: User, customer: Customer) -> bool:
     if has_permission(viewer, Permission.customer_read_all) or customer.owner_id == viewer.id:
         return True
     return customer.owner_id is None and has_permission(viewer, Permission.sales_pipeline)
+
+
+def visible_clause(viewer: User) -> ColumnElement[bool] | None:
+    """The rule of :func:`can_see` as a condition on ``Customer`` for lists; None when the
+    viewer sees every customer (``customer.read_all``)."""
+    if has_permission(viewer, Permission.customer_read_all):
+        return None
+    if has_permission(viewer, Permission.sales_pipeline):
+        return or_(Customer.owner_id == viewer.id, Customer.owner_id.is_(None))
+    return Customer.owner_id == viewer.id
 
 
 def get_customer(session: Session, *, customer_id: int, viewer: User) -> Customer:

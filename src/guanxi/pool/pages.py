@@ -20,6 +20,7 @@ from guanxi.core.i18n import N_
 from guanxi.core.ids import PathId
 from guanxi.core.web import (
     field_errors_from_pydantic,
+    field_messages,
     request_language,
     translate_code,
     translate_field_error,
@@ -235,20 +236,11 @@ async def save_policy_page(request: Request, session: SessionDep, user: Manager)
         data.setdefault(name, None)
     data["exempt_tags"] = tags
     data["only_from_pool"] = form.get("only_from_pool") == "on"
-    lang = request_language(request)
     try:
         save_policy(session, policy=PoolPolicy.model_validate(data), actor=user)
     except (ValidationError, ValidationFailed) as exc:
-        errors = (
-            field_errors_from_pydantic(list(exc.errors()))
-            if isinstance(exc, ValidationError)
-            else exc.errors
-        )
-        messages: dict[str, str] = {}
-        for e in errors:
-            messages.setdefault(str(e.loc[0]), translate_field_error(e, lang))
         values = {**raw, "exempt_tags": tags, "only_from_pool": data["only_from_pool"]}
-        return _policy(request, values, messages, status_code=422)
+        return _policy(request, values, field_messages(request, exc), status_code=422)
     return RedirectResponse("/pool/policy?saved=1", status_code=303)
 
 

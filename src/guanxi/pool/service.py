@@ -24,7 +24,7 @@ import guanxi.pool.messages  # noqa: F401 - registers the error texts
 from guanxi.core import clock
 from guanxi.core.db import rowcount, write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
-from guanxi.core.pagination import decode_cursor, encode_cursor
+from guanxi.core.pagination import decode_id_cursor, encode_cursor
 from guanxi.customers.enums import CustomerStatus
 from guanxi.customers.models import Customer, Tag, customer_tag
 from guanxi.customers.service import ANY_OWNER, assign_owner, can_see, to_summary
@@ -123,13 +123,7 @@ def list_pool(
             ~exists().where(Shipment.customer_id == Customer.id, Shipment.created_at >= since)
         )
     if cursor:
-        try:
-            last_id = int(decode_cursor(cursor)[0])
-        except (ValueError, IndexError, TypeError) as exc:
-            raise ValidationFailed(
-                [FieldError(("query", "cursor"), "cursor_invalid", "Invalid cursor")]
-            ) from exc
-        stmt = stmt.where(Customer.id < last_id)
+        stmt = stmt.where(Customer.id < decode_id_cursor(cursor))
     ids = list(session.scalars(stmt.order_by(Customer.id.desc()).limit(limit + 1)))
     more = len(ids) > limit
     ids = ids[:limit]
@@ -486,13 +480,7 @@ def history(
     if filters.kind:
         stmt = stmt.where(PoolEvent.kind == filters.kind)
     if cursor:
-        try:
-            last_id = int(decode_cursor(cursor)[0])
-        except (ValueError, IndexError, TypeError) as exc:
-            raise ValidationFailed(
-                [FieldError(("query", "cursor"), "cursor_invalid", "Invalid cursor")]
-            ) from exc
-        stmt = stmt.where(PoolEvent.id < last_id)
+        stmt = stmt.where(PoolEvent.id < decode_id_cursor(cursor))
     rows = session.execute(stmt.order_by(PoolEvent.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     items = [_event_read(row) for row in rows[:limit]]

@@ -50,7 +50,7 @@ from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 from guanxi.security.service import has_permission
-from guanxi.web.render import context, environment
+from guanxi.web.render import render
 
 router = APIRouter()
 router.include_router(forms.router)
@@ -98,26 +98,16 @@ def render_sales(
     def slabel(code: str | None) -> str:
         return i18n.gettext(lang, LABELS.get(code, code)) if code else ""
 
-    html = (
-        environment()
-        .get_template(template)
-        .render(
-            context(
-                request,
-                slabel=slabel,
-                open_stages=[s.value for s in OPEN_STAGES],
-                all_stages=[s.value for s in Stage],
-                field_labels=FIELD_LABELS,
-                **values,
-            )
-        )
+    return render(
+        request,
+        template,
+        status_code,
+        slabel=slabel,
+        open_stages=[s.value for s in OPEN_STAGES],
+        all_stages=[s.value for s in Stage],
+        field_labels=FIELD_LABELS,
+        **values,
     )
-    return HTMLResponse(html, status_code=status_code)
-
-
-def messages_of(request: Request, exc: Exception) -> dict[str, str]:
-    """A refused change as {field: message} in the reader's language."""
-    return field_messages(request, exc)
 
 
 def status_of(exc: Exception) -> int:
@@ -248,7 +238,7 @@ def move_stage(
         )
     except (ValidationError, DomainError) as exc:
         session.rollback()
-        errors = messages_of(request, exc)
+        errors = field_messages(request, exc)
         if back == "detail":
             return _detail(
                 request, session, user, opportunity_id, errors=errors, status_code=status_of(exc)
@@ -331,7 +321,7 @@ def create_opportunity(
         session.rollback()
         shown = {**data, "expected_revenue": _text(form, "expected_revenue"), "owner_id": owner}
         return _new_form(
-            request, session, user, form=shown, errors=messages_of(request, exc),
+            request, session, user, form=shown, errors=field_messages(request, exc),
             status_code=status_of(exc),
         )  # fmt: skip
     return RedirectResponse(f"/sales/opportunities/{created.id}", status_code=303)
@@ -401,7 +391,7 @@ def update_opportunity(
         session.rollback()
         shown = {**data, "expected_revenue": _text(form, "expected_revenue")}
         return _detail(
-            request, session, user, opportunity_id, errors=messages_of(request, exc),
+            request, session, user, opportunity_id, errors=field_messages(request, exc),
             form=shown, status_code=status_of(exc),
         )  # fmt: skip
     return RedirectResponse(f"/sales/opportunities/{opportunity_id}", status_code=303)
@@ -420,7 +410,7 @@ def _action(
     except (ValidationError, DomainError) as exc:
         session.rollback()
         return _detail(
-            request, session, user, opportunity_id, errors=messages_of(request, exc),
+            request, session, user, opportunity_id, errors=field_messages(request, exc),
             status_code=status_of(exc),
         )  # fmt: skip
     return RedirectResponse(f"/sales/opportunities/{opportunity_id}", status_code=303)
@@ -655,7 +645,7 @@ def create_team(request: Request, session: SessionDep, user: Manager, form: Pars
     except (ValidationError, DomainError) as exc:
         session.rollback()
         return _teams_page(
-            request, session, user, errors=messages_of(request, exc), status_code=status_of(exc)
+            request, session, user, errors=field_messages(request, exc), status_code=status_of(exc)
         )
     return RedirectResponse("/sales/teams", status_code=303)
 
@@ -675,7 +665,7 @@ def update_team(
     except (ValidationError, DomainError) as exc:
         session.rollback()
         return _teams_page(
-            request, session, user, errors=messages_of(request, exc), status_code=status_of(exc)
+            request, session, user, errors=field_messages(request, exc), status_code=status_of(exc)
         )
     return RedirectResponse("/sales/teams", status_code=303)
 
@@ -696,6 +686,6 @@ def save_lost_reason(
     except (ValidationError, DomainError) as exc:
         session.rollback()
         return _teams_page(
-            request, session, user, errors=messages_of(request, exc), status_code=status_of(exc)
+            request, session, user, errors=field_messages(request, exc), status_code=status_of(exc)
         )
     return RedirectResponse("/sales/teams", status_code=303)

@@ -19,7 +19,13 @@ from starlette.datastructures import FormData, UploadFile
 from guanxi.core.errors import FieldError, ValidationFailed
 from guanxi.core.ids import PathId
 from guanxi.core.messages import ERROR_MESSAGES
-from guanxi.core.web import BodyLimit, ParsedForm, body_limit, file_too_large
+from guanxi.core.web import (
+    BodyLimit,
+    ParsedForm,
+    body_limit,
+    file_too_large,
+    stored_file_response,
+)
 from guanxi.security.deps import SessionDep, require
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
@@ -180,14 +186,6 @@ def download(
     found = attachments.open_for_download(
         session, attachment_id=attachment_id, settings=request.app.state.settings
     )
-    return FileResponse(
-        found.path,
-        media_type=found.attachment.content_type,
-        filename=found.attachment.filename,
-        content_disposition_type="attachment",
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-cache",
-        },
+    return stored_file_response(
+        found.path, content_type=found.attachment.content_type, filename=found.attachment.filename
     )

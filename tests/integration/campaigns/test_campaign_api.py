@@ -210,6 +210,12 @@ def test_pages_create_launch_and_report(
     assert refused.status_code == 422
     assert 'id="e-budget_yuan"' in refused.text
     form["budget_yuan"] = "1000.50"
+    # A variant's error shows beside that variant's field (variants.0.body_zh -> A_body_zh).
+    placeholder = client.post("/campaigns/new", data={**form, "A_body_zh": "{name} {price}"})
+    assert placeholder.status_code == 422
+    message = f"未知占位符 {{price}}；可用：{PLACES}"
+    beside = r'id="f-A_body_zh"[^>]*>\{name\} \{price\}</textarea>\s*<p class="error" role="alert">'
+    assert re.search(beside + re.escape(message) + "</p>", placeholder.text)
     created = client.post("/campaigns/new", data=form, follow_redirects=False)
     assert created.status_code == 303
     url = created.headers["location"]

@@ -229,7 +229,10 @@ def test_documents_upload_download_and_refusals(
     got = client.get(doc["download_url"], headers=a_headers)
     assert (got.status_code, got.content) == (200, PDF)
     assert got.headers["content-disposition"].startswith("attachment;")
+    assert got.headers["content-type"] == "application/pdf"
     assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert got.headers["cache-control"] == "private, no-cache"
     assert client.get(doc["download_url"], headers=o_headers).status_code == 404
     png = client.post(url, files={"file": ("scan.png", PNG, "image/png")}, headers=s_headers)
     assert png.status_code == 201

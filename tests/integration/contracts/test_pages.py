@@ -219,6 +219,16 @@ def test_pages_by_role(
     _sign_in(client, other.username)
     assert client.get(f"/contracts/{contract.id}").status_code == 404
     assert f'data-contract="{contract.id}"' not in client.get("/contracts").text
+    # The customer's salesperson reads the manager's contract but may not change it;
+    # another manager (not its owner) may, holding sales.manage.
+    client.cookies.clear()
+    _sign_in(client, seller.username)
+    page = client.get(f"/contracts/{contract.id}")
+    assert page.status_code == 200
+    assert 'id="contract-form"' not in page.text
+    client.cookies.clear()
+    _sign_in(client, make_user("manager").username)
+    assert 'id="contract-form"' in client.get(f"/contracts/{contract.id}").text
 
 
 def test_list_and_report_pages_query_a_fixed_number_of_times(

@@ -211,6 +211,22 @@ def test_others_contracts_need_sales_manage(
     assert _amendment_count(db) == 0
 
 
+def test_lists_show_the_contracts_a_viewer_can_open(
+    db: Session, make_user: Any, make_customer: Any, make_contract: Any, firm: Any, seller: Any
+) -> None:
+    # A customer in the pool (no owner) is visible to every salesperson: so are its
+    # contracts, in the list as when opened; one owned by someone else is in neither.
+    pooled = make_customer("无锡新区物流设备有限公司", kind="enterprise", owner_id=None)
+    in_pool = make_contract(pooled, date(2026, 1, 1), date(2026, 12, 31))
+    owned = make_contract(firm, date(2026, 1, 1), date(2026, 12, 31))
+    stranger = make_user("sales")
+    assert service.get_contract(db, contract_id=in_pool.id, viewer=stranger).id == in_pool.id
+    rows, total = service.list_contracts(db, viewer=stranger)
+    assert ([c.id for c in rows], total) == ([in_pool.id], 1)
+    rows, total = service.list_contracts(db, viewer=seller)
+    assert ([c.id for c in rows], total) == ([owned.id, in_pool.id], 2)
+
+
 def test_one_active_contract_per_period(
     db: Session, make_contract: Any, firm: Any, manager: Any
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
 from guanxi.core import clock
+from guanxi.core.pagination import encode_cursor
 from guanxi.customers.models import Customer
 from guanxi.pool.models import PoolClaimDay, PoolEvent
 from tests.integration.pool.conftest import local
@@ -410,3 +411,14 @@ def test_the_pool_list_query_count_does_not_grow_with_rows(
     # Baseline: token lookup, ids, rows, phones, tags, owners, last moves, last shipments.
     assert counts[0] == counts[1]
     assert counts[0] <= 12
+
+
+def test_a_tampered_cursor_is_a_422_on_the_cursor(client: Any, login: Any) -> None:
+    _, sales = login("sales")
+    _, boss = login("manager")
+    # Not base64 JSON, a list without a row id, an id that is no number.
+    for cursor in ("!!!", encode_cursor([]), encode_cursor(["x"])):
+        for url, headers in (("/api/v1/pool", sales), ("/api/v1/pool/history", boss)):
+            resp = client.get(url, params={"cursor": cursor}, headers=headers)
+            assert resp.status_code == 422, (url, cursor)
+            assert _fields(resp) == {"query.cursor": "cursor_invalid"}
