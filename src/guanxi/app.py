@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.analytics import api as analytics_api
     from guanxi.analytics import dashboard_api as analytics_dashboard_api
     from guanxi.analytics import pages as analytics_pages
+    from guanxi.audit import api as audit_api
+    from guanxi.audit import pages as audit_pages
     from guanxi.campaigns import api as campaigns_api
     from guanxi.campaigns import audience_api, audience_pages
     from guanxi.campaigns import pages as campaigns_pages
@@ -56,10 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.notify import pages as notify_pages
     from guanxi.pool import api as pool_api
     from guanxi.pool import pages as pool_pages
+    from guanxi.privacy import api as privacy_api
+    from guanxi.privacy import pages as privacy_pages
+    from guanxi.privacy import retention_api, retention_pages
     from guanxi.quality import pages as quality_pages
     from guanxi.sales import api as sales_api
     from guanxi.sales import pages as sales_pages
     from guanxi.security import api as security_api
+    from guanxi.security import pages as security_pages
     from guanxi.selfservice import api as selfservice_api
     from guanxi.selfservice import pages as selfservice_pages
     from guanxi.selfservice import service as selfservice_service
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from guanxi.tickets import pages as tickets_pages
     from guanxi.training import api as training_api
     from guanxi.training import pages as training_pages
+    from guanxi.web import ops as web_ops
     from guanxi.web import pages as web_pages
     from guanxi.workspace import api as workspace_api
     from guanxi.workspace import pages as workspace_pages
@@ -135,6 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sales_api,
         pool_api,
         contracts_api,
+        privacy_api,
+        retention_api,
+        audit_api,
     ):
         if module is workspace_api and bare is not None:
             # The benchmark's twin goes just before the 360's router, not after every
@@ -170,6 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sales_pages,
         pool_pages,
         contracts_pages,
+        privacy_pages,
+        retention_pages,
+        security_pages,
+        audit_pages,
+        web_ops,
     ):
         app.include_router(module.router, include_in_schema=False)
     static = resources.files("guanxi") / "web" / "static"

@@ -20,6 +20,8 @@ def load_models() -> None:
     import guanxi.loyalty.models
     import guanxi.notify.models
     import guanxi.pool.models
+    import guanxi.privacy.models
+    import guanxi.privacy.retention_models
     import guanxi.sales.models
     import guanxi.security.models
     import guanxi.shipments.models

@@ -20,6 +20,7 @@ DEMO_USERS: list[tuple[str, str, Role]] = [
     ("agent2", "客服专员 张伟", Role.agent),
     ("analyst", "数据分析师 陈晨", Role.analyst),
     ("auditor", "合规审计 周洁", Role.auditor),
+    ("dpo", "个人信息保护负责人 刘芳", Role.privacy_officer),
     ("sales", "客户经理 赵磊", Role.sales),
     ("sales2", "客户经理 孙悦", Role.sales),
     ("sales3", "客户经理 吴昊", Role.sales),

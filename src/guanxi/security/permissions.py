@@ -73,6 +73,12 @@ class Permission(StrEnum):
     # (manage).
     sales_pipeline = "sales.pipeline"
     sales_manage = "sales.manage"
+    # Personal-information protection (PIPL): register a data-subject request for a caller
+    # (request); see the requests, the record of processing and the retention reports
+    # (read); decide and carry out requests, anonymise, set retention policies (manage).
+    privacy_request = "privacy.request"
+    privacy_read = "privacy.read"
+    privacy_manage = "privacy.manage"
     audit_read = "audit.read"
     user_read = "user.read"
     user_manage = "user.manage"
@@ -87,6 +93,7 @@ class Role(StrEnum):
     sales = "sales"
     analyst = "analyst"
     auditor = "auditor"
+    privacy_officer = "privacy_officer"
 
 
 P = Permission
@@ -131,6 +138,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.campaign_manage,
             P.sales_pipeline,
             P.sales_manage,
+            P.privacy_request,
+            P.privacy_read,
         }
     ),
     # Customer service on the phone must read the number back to confirm identity.
@@ -153,6 +162,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             # redeem coupons for the caller (corrections are a supervisor's).
             P.loyalty_read,
             P.loyalty_redeem,
+            # A caller asking for a copy of their data or its deletion: logged by the agent.
+            P.privacy_request,
         }
     ),
     # Sales see basic information only: no reveal of identifiers. Account managers enter
@@ -204,6 +215,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.loyalty_read,
             # Which marketing went to whom, under which consent.
             P.campaign_read,
+            # Data-subject requests, the record of processing, retention reports.
+            P.privacy_read,
+        }
+    ),
+    # The personal-information protection officer (个人信息保护负责人, PIPL art. 52):
+    # carries out data-subject requests (reveal to answer access requests), sets retention,
+    # reads the audit log and the consent evidence.
+    Role.privacy_officer: frozenset(
+        {
+            P.customer_read,
+            P.customer_read_all,
+            P.customer_reveal,
+            P.customer_write,
+            P.shipment_read,
+            P.audit_read,
+            P.notify_read,
+            P.privacy_request,
+            P.privacy_read,
+            P.privacy_manage,
         }
     ),
 }
@@ -221,4 +251,5 @@ ROLE_LABELS: dict[str, str] = {
     "sales": N_("Account manager"),
     "analyst": N_("Analyst"),
     "auditor": N_("Compliance auditor"),
+    "privacy_officer": N_("Privacy officer"),
 }
