@@ -126,7 +126,9 @@ def main() -> None:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe nobody reads: the server's log (an access line per request)
+        # would fill a pipe and block the server.
+        stderr=tempfile.TemporaryFile(),  # closed with the process
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -38,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -267,12 +268,15 @@ def running_server(settings: Settings, workers: int = 1) -> Iterator[tuple[str, 
         "GUANXI_DATABASE_URL": settings.database_url,
         "GUANXI_DATA_DIR": str(settings.data_dir),
     }
+    log = tempfile.TemporaryFile()  # closed when the server has stopped
     server = subprocess.Popen(
         [sys.executable, "-m", "guanxi.cli", "serve", "--port", str(port),
          "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe read only on failure: the server's log (an access line per
+        # request) would fill a pipe and block the server.
+        stderr=log,
     )  # fmt: skip
     try:
         for _ in range(240):
@@ -281,7 +285,8 @@ def running_server(settings: Settings, workers: int = 1) -> Iterator[tuple[str, 
                 break
             except OSError:
                 if server.poll() is not None:
-                    err = server.stderr.read().decode() if server.stderr else ""
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
                     raise SystemExit(f"server exited: {err[-2000:]}") from None
                 time.sleep(0.5)
         else:
@@ -290,6 +295,7 @@ def running_server(settings: Settings, workers: int = 1) -> Iterator[tuple[str, 
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def session_cookie(engine: Engine, username: str) -> tuple[int, str]:

@@ -44,6 +44,9 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
         field_keys={"t1": TEST_FIELD_KEY},
         active_field_key="t1",
         blind_index_key=TEST_BLIND_KEY,
+        # The fixtures' administrators sign in without enrolling a second factor; the
+        # tests of the rule (tests/integration/security/test_second_factor.py) turn it on.
+        admin_second_factor=False,
     )
 
 

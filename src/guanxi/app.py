@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from guanxi import __version__, domains
 from guanxi.config import Settings, get_settings
 from guanxi.core.db import make_engine, make_sessionmaker
+from guanxi.core.openapi import install_openapi
 from guanxi.core.web import RequestContextMiddleware, install_error_handlers
 from guanxi.security import crypto
 
@@ -106,7 +107,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
 
     install_error_handlers(app)
+    # The schema documents the problem documents every error really is (core/openapi.py).
+    install_openapi(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outermost (added last): security headers, the access line and metrics on every answer.
+    from guanxi.core import metrics
+    from guanxi.core.headers import SecurityHeaders
+    from guanxi.core.observe import ObserveMiddleware
+
+    app.add_middleware(ObserveMiddleware, headers=SecurityHeaders(settings.trusted_proxies))
+    metrics.instrument_engine(engine)
 
     bare = None
     if settings.bench_bare and settings.is_sqlite:
@@ -187,6 +197,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_ops,
     ):
         app.include_router(module.router, include_in_schema=False)
+    # A user's row-level scope (security/scope.py): its JSON route and its page.
+    from guanxi.security import scope_api, scope_pages
+
+    app.include_router(scope_api.router)
+    app.include_router(scope_pages.router, include_in_schema=False)
     static = resources.files("guanxi") / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app

@@ -1,4 +1,4 @@
-"""The ``guanxi`` command: serve, db, user, demo, audit, import, export."""
+"""The ``guanxi`` command: serve, db, user, demo, audit, keys, import, export."""
 
 from __future__ import annotations
 
@@ -16,32 +16,43 @@ from guanxi.core.db import make_engine, make_sessionmaker
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from guanxi.core.errors import FieldError
+
 app = typer.Typer(
     help="Guanxi (关系): customer relationship and service system.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
-app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
 def _register_domain_commands() -> None:
     from guanxi.analytics import cli as analytics_cli
+    from guanxi.audit import cli as audit_cli
+    from guanxi.backup import cli as backup_cli
     from guanxi.care import cli as care_cli
     from guanxi.dedupe import cli as dedupe_cli
     from guanxi.imports import cli as imports_cli
     from guanxi.loyalty import cli as loyalty_cli
+    from guanxi.privacy import cli as privacy_cli
+    from guanxi.privacy import retention_cli
     from guanxi.quality import cli as quality_cli
+    from guanxi.security import accounts_cli, keys_cli
 
+    accounts_cli.register(app)
     imports_cli.register(app)
     dedupe_cli.register(app)
     quality_cli.register(app)
     analytics_cli.register(app)
     care_cli.register(app)
     loyalty_cli.register(app)
+    retention_cli.register(app)
+    privacy_cli.register(app)
+    audit_cli.register(app)
+    keys_cli.register(app)
+    backup_cli.register(app)
 
 
 _register_domain_commands()
@@ -67,6 +78,16 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"[green]database at {revision}[/green]: {engine.url.render_as_string()}")
 
 
+def _print_field_errors(errors: list[FieldError]) -> None:
+    """Each invalid field and its message in the installation's language."""
+    from guanxi.core.web import translate_field_error
+
+    lang = get_settings().default_language
+    for err in errors:
+        field = ".".join(map(str, err.loc))
+        console.print(f"[red]{field}[/red]: {translate_field_error(err, lang)}")
+
+
 @user_app.command("create")
 def user_create(
     username: str,
@@ -83,8 +104,8 @@ def user_create(
     from pydantic import ValidationError
 
     from guanxi.audit.service import Actor
-    from guanxi.core.errors import DomainError
-    from guanxi.core.web import field_errors_from_pydantic, translate_field_error
+    from guanxi.core.errors import DomainError, ValidationFailed
+    from guanxi.core.web import field_errors_from_pydantic
     from guanxi.security.schemas import UserCreate
     from guanxi.security.service import create_user
 
@@ -102,14 +123,16 @@ def user_create(
             email=email,
         )
     except ValidationError as exc:
-        lang = get_settings().default_language
-        for err in field_errors_from_pydantic(list(exc.errors())):
-            field = ".".join(map(str, err.loc))
-            console.print(f"[red]{field}[/red]: {translate_field_error(err, lang)}")
+        _print_field_errors(field_errors_from_pydantic(list(exc.errors())))
         raise typer.Exit(2) from None
     session = make_sessionmaker(_engine())()
     try:
         user = create_user(session, user_in=user_in, actor=Actor.system("cli"))
+    except ValidationFailed as exc:
+        # Bad input (the password policy: length, the user name, the breached list) exits
+        # 2 like a malformed option; a conflict (the name taken) exits 1.
+        _print_field_errors(exc.errors)
+        raise typer.Exit(2) from None
     except DomainError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from None
@@ -311,6 +334,34 @@ def _load_demo(customers: int, seed: int, duplicates: float = 0.03) -> None:
         f"contracts: {agreements.contracts} ({agreements.active} in force, "
         f"{agreements.below} below commitment last month, {agreements.reminded} owners reminded)"
     )
+    # Data-subject requests in every state (one overdue), worked by the privacy officer.
+    from guanxi.demo.privacy import seed_privacy
+
+    with make_sessionmaker(engine)() as session:
+        dsr = seed_privacy(session, seed=seed)
+    console.print(f"privacy requests: {dsr.requests} ({dsr.open} open, {dsr.overdue} overdue)")
+    # Last: the retention purge previewed and run once, so its report is on the page.
+    from guanxi.demo.retention import seed_retention
+
+    with make_sessionmaker(engine)() as session:
+        purged = seed_retention(session, get_settings())
+    console.print(
+        f"retention: {purged.rows} rows and {purged.files} files past their period purged"
+    )
+    # A scoped agent (security/scope.py): only Guangdong's customers and one team's tickets.
+    from guanxi.demo.scope import SCOPED_USER, seed_scope
+
+    with make_sessionmaker(engine)() as session:
+        if seed_scope(session) is not None:
+            console.print(f"row-level scope: {SCOPED_USER} sees only 广东 and one desk team")
+    # The audit chain's first anchor outside the database (the worker adds one hourly), so
+    # `guanxi audit verify` checks the demo's log against it.
+    from guanxi.audit.anchor import anchor_dir, write_anchor
+
+    with make_sessionmaker(engine)() as session:
+        head = write_anchor(session, anchor_dir(get_settings()))
+    if head:
+        console.print(f"audit log: {head.count} entries, anchored in {anchor_dir(get_settings())}")
     console.print(
         f"[green]demo loaded[/green]: {summary.customers} customers, {summary.shipments} shipments "
         f"in {summary.seconds:.1f}s. Sign in as admin / agent / agent2 / manager / sales / "
@@ -325,8 +376,10 @@ def worker(
     """Run the periodic jobs (SLA sweep, warnings, escalations) until stopped."""
     import json
 
+    from guanxi.core import logs
     from guanxi.worker import run_forever, run_once
 
+    logs.configure(get_settings())
     engine = _engine()
     if once:
         sys.stdout.write(json.dumps(run_once(engine, get_settings())) + "\n")
@@ -348,8 +401,10 @@ def serve(
     import uvicorn
     from sqlalchemy import inspect, select
 
+    from guanxi.core import logs
     from guanxi.core.migrate import upgrade
 
+    logs.configure(get_settings())
     engine = _engine()
     upgrade(engine)
     if demo:
@@ -370,29 +425,19 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        # Each worker process applies this itself (structured lines, core/logs.py). uvicorn's
+        # access log is off: it writes the raw path with its query string; ours has the
+        # route template (core/observe.py).
+        log_config=logs.logging_config(get_settings()),
+        access_log=False,
         proxy_headers=True,
+        # X-Forwarded-For / -Proto are believed from the configured reverse proxies only
+        # (uvicorn's default is 127.0.0.1 alone, so a proxy on another host went unheard).
+        forwarded_allow_ips=",".join(get_settings().trusted_proxies),
+        # A worker imports the whole app before it answers the supervisor's ping; on a busy
+        # small machine that takes longer than uvicorn's 5 s and the worker was restarted.
+        timeout_worker_healthcheck=60,
     )
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; exit 1 if any row was altered, removed or inserted."""
-    from guanxi.audit.service import verify
-
-    session = make_sessionmaker(_engine())()
-    try:
-        count, problems = verify(session)
-    finally:
-        session.close()
-    if problems:
-        for p in problems[:50]:
-            console.print(f"[red]entry {p.entry_id}[/red]: {p.problem}")
-        console.print(
-            f"[red]audit chain BROKEN[/red]: {len(problems)} problem(s) in {count} entries"
-        )
-        raise typer.Exit(1)
-    console.print(f"[green]audit chain intact[/green]: {count} entries")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.development
     data_dir: Path = Path(".guanxi")
+    # Where `guanxi audit anchor` appends the audit chain's head (outside the database;
+    # default data_dir/audit-anchors). Point it at storage the database's users cannot write.
+    audit_anchor_dir: Path | None = None
+    # Nightly backups by the worker (backup/jobs.py): the local hour they start (unset: no
+    # scheduled backups), the folder (default data_dir/backups) and how many are kept there.
+    backup_hour: int | None = Field(default=None, ge=0, le=23)
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=14, ge=1, le=1000)
     database_url: str = "sqlite:///./guanxi.db"
     secret_key: str = DEFAULT_SECRET
     # Field-encryption keys as JSON: {"key id": "base64 of 32 bytes", ...}. The active id
@@ -49,6 +57,19 @@ class Settings(BaseSettings):
     default_language: str = "zh_CN"
     session_hours: int = 12
     token_hours: int = 24
+    # Account security (security/lockout.py, passwords.py, sessions.py). After
+    # login_max_failures wrong passwords in a row an account is locked for
+    # login_lockout_minutes, doubled for each further lockout (at most a day); a client
+    # address may fail login_address_failures times in that many minutes, whatever names.
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_address_failures: int = Field(default=30, ge=1, le=10_000)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    # A browser session unused this long ends (the absolute limit is session_hours).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Administrators must enrol a TOTP second factor before doing anything; refused off
+    # in production (the test suite turns it off for the fixtures' administrators).
+    admin_second_factor: bool = True
     max_body_bytes: int = 2 * 1024 * 1024
     # Import uploads only (routes marked with core.web.body_limit): spreadsheets of a few
     # million rows run to gigabytes, streamed to disk, never held in memory.
@@ -65,6 +86,16 @@ class Settings(BaseSettings):
     # a lock and whose indexed reads take less time than the thread hop; off for PostgreSQL.
     inline_reads: bool | None = None
     cookie_secure: bool = False
+    # Logs (core/logs.py): "json" lines, a readable "console", or "auto" (console in
+    # development, JSON elsewhere); the root logger's level.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Reverse proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (addresses
+    # or networks): HSTS is sent when one says the browser came over TLS.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # /metrics: only with this bearer token; when empty, only from the loopback address
+    # (and never through a proxy).
+    metrics_token: str = ""
     # Customer self-service page (selfservice/ratelimit.py), in the `limits` notation
     # "N/period": lookups per client address; failed lookups per waybill (stops guessing the
     # phone's last four digits); tickets filed and messages sent per client address.
@@ -80,8 +111,14 @@ class Settings(BaseSettings):
     # machine), PostgreSQL in place (the system of record is PostgreSQL and big), or Spark
     # over the snapshot (or a lake with the same tables) for the biggest.
     analytics_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
-    # The Spark master when analytics_engine is spark (local threads by default).
+    # The Spark master when analytics_engine or dedupe_engine is spark (local threads by
+    # default).
     spark_master: str = "local[2]"
+    # Where a full de-duplication run scores pairs: splink on an in-memory DuckDB (one
+    # machine, up to a few million customers) or on Spark (dedupe/linkage.py; same model).
+    # Separate from analytics_engine: the analytics may run in place on PostgreSQL while
+    # linkage, which PostgreSQL cannot run, stays on DuckDB.
+    dedupe_engine: Literal["duckdb", "spark"] = "duckdb"
     # DuckDB's memory ceiling; above it DuckDB spills to data_dir/analytics/spill.
     analytics_memory: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
     # Where users reach Guanxi: links in e-mails are made absolute with it.
@@ -162,6 +199,8 @@ class Settings(BaseSettings):
             ]
             if self.bench_bare:
                 missing.append("GUANXI_BENCH_BARE (benchmark only)")
+            if not self.admin_second_factor:
+                missing.append("GUANXI_ADMIN_SECOND_FACTOR (must stay on)")
             if missing:
                 raise ValueError(
                     "refusing to start outside development with default or missing secrets: "

@@ -147,8 +147,49 @@ def campaign_conversions(engine: Engine, settings: Settings) -> dict[str, int]:
     return refresh_all(make_sessionmaker(engine), now=clock.now())
 
 
+def audit_anchor(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The audit chain's head appended to the anchor file outside the database (and the
+    log), so `guanxi audit verify` detects a chain rewritten or truncated since."""
+    from guanxi.audit.anchor import anchor_job
+
+    return anchor_job(engine, settings)
+
+
+def retention_daily(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Once a local day: purge what is past its retention period (an unfinished purge is
+    resumed whenever the job runs)."""
+    from guanxi.privacy.retention import daily_purge
+
+    with make_sessionmaker(engine)() as session:
+        return daily_purge(session, settings=settings, now=clock.now())
+
+
+def privacy_due(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Privacy officers told of data-subject requests due within the warning days and of
+    overdue ones (once per request and due date)."""
+    from guanxi.privacy.jobs import privacy_due as run_privacy_due
+
+    return run_privacy_due(
+        make_sessionmaker(engine),
+        now=clock.now(),
+        timezone=settings.timezone,
+        language=settings.default_language,
+    )
+
+
+def backup_nightly(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The nightly backup after GUANXI_BACKUP_HOUR (off when unset), keeping the newest
+    GUANXI_BACKUP_KEEP; once a day across workers."""
+    from guanxi.backup.jobs import backup_nightly as run_backup
+
+    return run_backup(engine, settings)
+
+
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
+    ("backup_nightly", backup_nightly, 600),
+    ("privacy_due", privacy_due, 3600),
+    ("audit_anchor", audit_anchor, 3600),
     ("campaigns_due", campaigns_due, 60),
     ("campaign_conversions", campaign_conversions, 3600),
     ("sla_full_sweep", sla_full_sweep, 3600),
@@ -164,6 +205,7 @@ JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("pool_daily", pool_daily, 3600),
     ("survey_invitations", survey_invitations, 3600),
     ("survey_follow_ups", survey_follow_ups, 300),
+    ("retention_daily", retention_daily, 3600),
 ]
 
 
@@ -176,6 +218,8 @@ def run_forever(engine: Engine, settings: Settings) -> None:
     """Run every job on its interval until stopped (Ctrl-C, SIGTERM)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from guanxi.core.metrics import counted
+
     scheduler = BlockingScheduler(timezone=settings.timezone)
     for name, job, every in JOBS:
         # The full sweep also runs at once: a just-upgraded database gets its moments.
@@ -183,7 +227,8 @@ def run_forever(engine: Engine, settings: Settings) -> None:
         first = {"next_run_time": clock.now()} if name == "sla_full_sweep" else {}
         # One instance at a time per job; a late run is merged into the next, not queued.
         scheduler.add_job(
-            job,
+            # Counted and timed for /metrics (guanxi_worker_job_runs_total, core/metrics.py).
+            counted(name, job),
             "interval",
             seconds=every,
             args=(engine, settings),

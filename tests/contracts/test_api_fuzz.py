@@ -1,5 +1,6 @@
 """Property-based test of the whole JSON API (schemathesis over our OpenAPI): no input,
-however odd, produces a 5xx, and every error is a problem document."""
+however odd, produces a 5xx, every error is a problem document, and every answer is the
+one the schema documents."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -25,6 +32,13 @@ FUZZ_CONFIG = SchemathesisConfig.from_str(
     "[phases]\nexamples.enabled = false\ncoverage.enabled = false\nstateful.enabled = false\n"
     "[generation]\nmax-examples = 30\n"
 )
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -73,6 +87,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_no_server_errors(case: Any, fuzz_state: dict[str, Any]) -> None:
     response = case.call(headers=fuzz_state["headers"])
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
+    # Documented status, content type and body (errors are problem documents in the
+    # schema too, core/openapi.py); the other roles: test_api_fuzz_roles.py.
+    case.validate_response(response, checks=CHECKS)
     if response.status_code >= 400:
         content_type = response.headers.get("content-type")
         if isinstance(content_type, list):

@@ -16,7 +16,12 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("GET", "/lang/{code}"),
+    # Operations (web/ops.py): liveness and readiness for load balancers and orchestrators
+    # (no personal data, only check outcomes); /metrics checks its own bearer token
+    # (GUANXI_METRICS_TOKEN) or, without one, answers the loopback address only.
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/"),
     # The customer self-service page: no sign-in, rate-limited, the ticket page opened by
     # the secret in its link (selfservice/).
@@ -54,6 +59,12 @@ PUBLIC = {
     ("GET", "/forms/lead"),
     ("POST", "/forms/lead"),
     ("GET", "/forms/lead/thanks"),
+    # The sign-in's second step (security/signin.py): the short-lived pending cookie set
+    # after a right password is their credential; no other page accepts it.
+    ("GET", "/login/code"),
+    ("POST", "/login/code"),
+    ("GET", "/login/enrol"),
+    ("POST", "/login/enrol"),
 }
 
 

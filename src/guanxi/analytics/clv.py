@@ -621,8 +621,9 @@ per_customer AS (
 )
 SELECT c.customer_id,
        CAST(c.days - 1 AS DOUBLE PRECISION) AS frequency,
-       CAST(c.last_day - c.first_day AS DOUBLE PRECISION) / {days} AS recency,
-       CAST({end} - c.first_day AS DOUBLE PRECISION) / {days} AS "T",
+       -- DATE_DIFF, not a subtraction: on Spark a date minus a date is an interval.
+       CAST(DATE_DIFF('day', c.first_day, c.last_day) AS DOUBLE PRECISION) / {days} AS recency,
+       CAST(DATE_DIFF('day', c.first_day, {end}) AS DOUBLE PRECISION) / {days} AS "T",
        CASE WHEN c.days > 1
             THEN CAST(c.total - f.amount AS DOUBLE PRECISION) / (c.days - 1)
             ELSE 0.0 END AS monetary

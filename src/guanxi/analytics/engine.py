@@ -207,6 +207,17 @@ _DUCK_TYPES = {
     "ts": "TIMESTAMP",
 }
 
+# A value of each kind as SQLite hands it over (moments and dates are text there).
+_SQLITE_TYPED = {
+    "bigint": "-1",
+    "int": "0",
+    "float": "0.0",
+    "text": "''",
+    "bool": "0",
+    "date": "''",
+    "ts": "''",
+}
+
 
 class Workspace(Protocol):
     """Where a step's SQL runs. ``query`` takes DuckDB-dialect SQL with ``$name``
@@ -606,9 +617,18 @@ def _copy_block(
 ) -> int:
     lo, hi = block * table.block, (block + 1) * table.block
     names = ", ".join(c for c, _k in table.columns)
-    cursor, reader = source.reader(
-        f"SELECT {names} FROM {table.name} WHERE id >= {lo} AND id < {hi} ORDER BY id"  # noqa: S608
-    )
+    sql = f"SELECT {names} FROM {table.name} WHERE id >= {lo} AND id < {hi} ORDER BY id"  # noqa: S608
+    keep = ""
+    if backend == "sqlite":
+        # SQLite's Arrow driver takes each column's type from the first batch it reads
+        # (1,024 rows): a block whose first rows are all NULL in a text column made it a
+        # number column, and the first text value failed the copy. A leading row with a
+        # value of every column's type (id -1, never a real id) fixes the types; it is
+        # dropped again below. SQLite runs UNION ALL's arms in order.
+        typed = ", ".join(f"{_SQLITE_TYPED[k]} AS {c}" for c, k in table.columns)
+        sql = f"SELECT {typed} UNION ALL SELECT * FROM ({sql})"  # noqa: S608
+        keep = " WHERE id <> -1"
+    cursor, reader = source.reader(sql)
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -617,7 +637,7 @@ def _copy_block(
         target = folder / f"{block:06d}.parquet"
         tmp = folder / f"{block:06d}.parquet.tmp"
         con.execute(
-            f"COPY (SELECT {select} FROM src) TO {_path_literal(tmp)} "  # noqa: S608
+            f"COPY (SELECT {select} FROM src{keep}) TO {_path_literal(tmp)} "  # noqa: S608
             "(FORMAT parquet, COMPRESSION zstd)"
         )
         rows = con.execute(

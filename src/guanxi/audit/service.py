@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
 from guanxi.core import clock
 from guanxi.core.context import request_id
-from guanxi.core.db import HotSelect, serialize_writers
+from guanxi.core.db import HotSelect, serialize_writers, write_transaction
+from guanxi.core.errors import FieldError, ValidationFailed
+from guanxi.core.pagination import decode_id_cursor, encode_cursor
 
 GENESIS = "0" * 64
 _AUDIT_LOCK = 0x6775_616E  # advisory lock id for the chain head on PostgreSQL
@@ -145,12 +147,14 @@ def verify(session: Session, *, batch: int = 5000) -> tuple[int, list[ChainProbl
     """
     problems: list[ChainProblem] = []
     prev_hash = GENESIS
-    last_id = 0
+    # No lower bound at first: a row forged with id 0 or below is walked too.
+    last_id: int | None = None
     count = 0
     while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
-        ).all()
+        stmt = select(AuditEntry).order_by(AuditEntry.id).limit(batch)
+        if last_id is not None:
+            stmt = stmt.where(AuditEntry.id > last_id)
+        rows = session.scalars(stmt).all()
         if not rows:
             break
         for entry in rows:
@@ -220,3 +224,116 @@ def save_setting(
         before={k: before[k] for k in changed} if before else None,
         after={k: after[k] for k in changed},
     )
+
+
+# --------------------------------------------------------------------------- the viewer
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """An auditor's search: who (username), which record (type, id), which action, and a
+    time range ``[since, until)``; every part optional."""
+
+    actor: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The parts given, as text (the export's audit entry, the page's links)."""
+        out = {}
+        for key in ("actor", "target_type", "target_id", "action", "since", "until"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value.isoformat() if isinstance(value, datetime) else str(value)
+        return out
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    # A time without a zone is read as UTC (the log's own zone).
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise ValidationFailed(
+            [FieldError(("query", name), "value_error", "Invalid value")]
+        ) from exc
+
+
+def _searched(query: AuditQuery) -> Select[AuditEntry]:
+    since = _utc(query.since, "since") if query.since else None
+    until = _utc(query.until, "until") if query.until else None
+    if since and until and until < since:
+        raise ValidationFailed(
+            [FieldError(("query", "until"), "period_order", "The end must be after the start")]
+        )
+    stmt = select(AuditEntry)
+    if query.actor:
+        stmt = stmt.where(AuditEntry.actor_name == query.actor)
+    if query.target_type:
+        stmt = stmt.where(AuditEntry.target_type == query.target_type)
+    if query.target_id:
+        stmt = stmt.where(AuditEntry.target_id == query.target_id)
+    if query.action:
+        stmt = stmt.where(AuditEntry.action == query.action)
+    if since:
+        stmt = stmt.where(AuditEntry.occurred_at >= since)
+    if until:
+        stmt = stmt.where(AuditEntry.occurred_at < until)
+    return stmt
+
+
+def search(
+    session: Session, *, query: AuditQuery, cursor: str | None = None, limit: int = 50
+) -> tuple[list[AuditEntry], str | None]:
+    """One page of the entries matching ``query``, newest first, and the cursor of the
+    next page (None on the last). A tampered cursor is a 422 on ``cursor``."""
+    stmt = _searched(query)
+    if cursor:
+        stmt = stmt.where(AuditEntry.id < decode_id_cursor(cursor))
+    rows = list(session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].id]) if more and rows else None
+
+
+def record_export(session: Session, *, query: AuditQuery, actor: Actor) -> int:
+    """Audit a CSV export of ``query`` before it is streamed: who exported which search
+    and how many entries, up to the entry that is newest now. Returns that entry's id:
+    :func:`export_entries` stops there, so the file holds what the entry says."""
+    stmt = _searched(query)
+    head = int(session.scalar(select(func.max(AuditEntry.id))) or 0)
+    count = session.scalar(
+        select(func.count()).select_from(stmt.where(AuditEntry.id <= head).subquery())
+    )
+    with write_transaction(session):
+        record(
+            session,
+            actor=actor,
+            action="audit.exported",
+            target_type="audit_log",
+            target_id=str(head),
+            after={"search": query.as_dict(), "entries": int(count or 0)},
+        )
+    return head
+
+
+def export_entries(
+    session: Session, *, query: AuditQuery, up_to: int, batch: int = 2000
+) -> Iterator[AuditEntry]:
+    """Every entry matching ``query`` with an id up to ``up_to``, newest first, read in
+    batches (detached from the session as they go: an export may be the whole log)."""
+    stmt = _searched(query)
+    below = up_to + 1
+    while True:
+        rows = list(
+            session.scalars(
+                stmt.where(AuditEntry.id < below).order_by(AuditEntry.id.desc()).limit(batch)
+            )
+        )
+        if not rows:
+            return
+        yield from rows
+        below = rows[-1].id
+        session.expunge_all()

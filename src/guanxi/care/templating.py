@@ -77,27 +77,72 @@ _REFUSED_NODES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, no
 _PRODUCT_MAX = 1000
 
 
+# The largest value a template may build: a text of 100,000 characters (ten times the
+# longest message) or a number of 4,096 bits. Each repeat count alone was bounded, not the
+# result: "{{ 'ab' * 1000 * 1000 * 1000 }}" built 2 GB and "{{ (((10**60)**60)**60)**60 }}"
+# computed for minutes, both while a manager saved a rule.
+_VALUE_MAX = 100_000
+_BITS_MAX = 4096
+# Padding a text to a width builds it as wide as asked: the filters and str methods that
+# do so are not needed for a greeting and are refused ("{{ name|center(10**9) }}").
+_REFUSED_FILTERS = ("center", "indent", "wordwrap", "format")
+_REFUSED_METHODS = frozenset(
+    {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"}
+)
+
+
+def _too_big(value: Any) -> bool:
+    if isinstance(value, str | list | tuple):
+        return len(value) > _VALUE_MAX
+    if isinstance(value, int):
+        return value.bit_length() > _BITS_MAX
+    return False
+
+
 class CareSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with ``*`` and ``**`` checked: no text repeated a million times."""
+    """The sandbox with ``*`` and ``**`` checked: no text repeated a million times, no
+    number of a million digits."""
 
     intercepted_binops = frozenset({"*", "**"})
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        """Refuse products that build large values and large powers."""
+        """Refuse products and powers whose result would be large, before computing it."""
         if operator_ == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > _PRODUCT_MAX:
-                    raise SecurityError("repetition too large")
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                    if n > _PRODUCT_MAX or len(seq) * n > _VALUE_MAX:
+                        raise SecurityError("repetition too large")
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > _BITS_MAX:
+                    raise SecurityError("product too large")
             return operator.mul(left, right)
         if isinstance(right, int) and right > 64:
             raise SecurityError("power too large")
+        if isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() * max(right, 0) > _BITS_MAX:
+                raise SecurityError("power too large")
         return operator.pow(left, right)
+
+    def wrap_str_format(self, value: Any) -> None:
+        """No sandboxed ``str.format``: the sandbox wraps it before asking
+        :meth:`is_safe_attribute`, and "{:>1000000000}" pads as wide as asked."""
+        return None
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The sandbox's rule, and no padding methods on texts."""
+        if isinstance(obj, str) and attr in _REFUSED_METHODS:
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
 
 
 @lru_cache(maxsize=1)
 def environment() -> CareSandbox:
     """The one sandbox of care templates (plain text: no HTML escaping)."""
-    return CareSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = CareSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    for name in _REFUSED_FILTERS:
+        # An unknown filter is a syntax error the check reports with the field.
+        del env.filters[name]
+    return env
 
 
 @lru_cache(maxsize=512)
@@ -193,7 +238,17 @@ def _check_one(kind: RuleKind, f: TemplateField) -> FieldError | None:
         )
     try:
         text = render(f.source, SAMPLES.get(f.lang, SAMPLES["zh_CN"]))
-    except (TemplateError, SecurityError, ArithmeticError, TypeError, ValueError) as exc:
+    # Jinja's own filters assert their arguments ("{{ name|truncate(0) }}" raised an
+    # AssertionError through the API as a 500): those are template errors too.
+    except (
+        TemplateError,
+        SecurityError,
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        LookupError,
+        AssertionError,
+    ) as exc:
         detail = str(exc)[:200]
         return FieldError(
             loc,

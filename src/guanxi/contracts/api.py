@@ -144,7 +144,7 @@ def put_policy(body: ContractPolicy, session: SessionDep, user: Manager) -> Cont
 @router.get(
     "/documents/{document_id}",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": attachments.DOWNLOAD_CONTENT}},
 )
 def download_document(
     document_id: PathId, request: Request, session: SessionDep, user: Reader

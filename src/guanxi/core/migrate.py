@@ -6,7 +6,7 @@ from importlib import resources
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -22,9 +22,22 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+# Advisory lock id held while migrating a PostgreSQL database.
+_MIGRATION_LOCK = 0x6775_6D67
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
-    with engine.begin() as conn:
+    """Bring the database schema up to ``revision``.
+
+    Several app servers may start at once against one PostgreSQL database: each takes a
+    transaction-scoped advisory lock first, so one migrates while the others wait and then
+    find the schema at ``revision`` (nothing left to do) instead of racing to create the
+    same tables. On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (the write lock)
+    for the same reason.
+    """
+    with engine.connect() as conn, conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -275,19 +275,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, 500, "internal_error")
 
 
-# Conservative browser security headers on every response.
-_SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        b"script-src 'self'; frame-ancestors 'none'",
-    ),
-]
-
-
 async def read_form(request: Request) -> FormData:
     """The submitted form, parsed (a file part spooled to disk, never held in memory).
 
@@ -432,7 +419,7 @@ def at_request_end(request: Request, fn: Callable[[], object]) -> None:
 
 
 class RequestContextMiddleware:
-    """Per request: an id (``X-Request-ID``), security headers, and 413 for oversized bodies.
+    """Per request: an id (``X-Request-ID``) and 413 for oversized bodies.
 
     The limit is ``max_body_bytes`` except on routes marked with :func:`body_limit`.
     Pure ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per request.
@@ -467,12 +454,10 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                own = list(message.get("headers") or [])
-                # A response's own policy wins (downloads are sandboxed more strictly).
-                have = {name.lower() for name, _value in own}
+                # The security headers are added outside (core/observe.py), so that this
+                # middleware's own answers (413) get them too.
                 message["headers"] = [
-                    *own,
-                    *(h for h in _SECURITY_HEADERS if h[0] not in have),
+                    *(message.get("headers") or []),
                     (b"x-request-id", rid.encode("latin-1")),
                 ]
             await send(message)
@@ -569,6 +554,7 @@ def template_environment() -> Environment:
         "contracts",
         "sales",
         "pool",
+        "privacy",
     ):
         path = root / domain / "templates"
         if path.is_dir():

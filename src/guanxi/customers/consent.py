@@ -348,6 +348,108 @@ def grant_many(
     return len(events)
 
 
+# --------------------------------------------------------------------------- merging
+
+# A state row in stored form for a merge record: [granted, source, updated_at ISO].
+_StateRow = list[Any]
+
+
+def _state_rows(session: Session, customer_id: int) -> dict[str, _StateRow]:
+    return {
+        purpose: [granted, source, at.isoformat()]
+        for purpose, granted, source, at in session.execute(
+            select(
+                CustomerConsent.purpose,
+                CustomerConsent.granted,
+                CustomerConsent.source,
+                CustomerConsent.updated_at,
+            ).where(CustomerConsent.customer_id == customer_id)
+        )
+    }
+
+
+def _put_state(session: Session, customer_id: int, purpose: str, row: _StateRow | None) -> None:
+    if row is None:
+        session.execute(
+            CustomerConsent.__table__.delete().where(  # type: ignore[attr-defined]
+                CustomerConsent.customer_id == customer_id, CustomerConsent.purpose == purpose
+            )
+        )
+        return
+    _upsert_state(
+        session,
+        [
+            {
+                "customer_id": customer_id,
+                "purpose": purpose,
+                "granted": row[0],
+                "source": row[1],
+                "updated_at": datetime.fromisoformat(row[2]),
+            }
+        ],
+    )
+
+
+def carry_on_merge(
+    session: Session, *, survivor_id: int, duplicate_id: int
+) -> tuple[list[int], list[list[Any]]]:
+    """Carry the duplicate's consents to the survivor of a merge (caller's transaction).
+
+    The duplicate's consent events (the evidence) move to the survivor; for each purpose
+    the survivor's state becomes the stricter of the two: a withdrawal on either record
+    wins over a grant, and a purpose only the duplicate answered is taken as it is.
+    Returns what an undo needs: the moved event ids and, per purpose changed,
+    ``[purpose, survivor's row before or None, row after]``."""
+    events = list(
+        session.scalars(
+            select(CustomerConsentEvent.id)
+            .where(CustomerConsentEvent.customer_id == duplicate_id)
+            .order_by(CustomerConsentEvent.id)
+        )
+    )
+    if events:
+        session.execute(
+            CustomerConsentEvent.__table__.update()  # type: ignore[attr-defined]
+            .where(CustomerConsentEvent.id.in_(events))
+            .values(customer_id=survivor_id)
+        )
+    mine = _state_rows(session, survivor_id)
+    changed: list[list[Any]] = []
+    for purpose, theirs in sorted(_state_rows(session, duplicate_id).items()):
+        before = mine.get(purpose)
+        # Withdrawal wins: the survivor keeps a withdrawal, and takes the duplicate's.
+        if before is None or (before[0] is True and theirs[0] is False):
+            _put_state(session, survivor_id, purpose, theirs)
+            changed.append([purpose, before, theirs])
+    return events, changed
+
+
+def undo_carry(
+    session: Session,
+    *,
+    events: Sequence[int],
+    changed: Sequence[Sequence[Any]],
+    survivor_id: int,
+    duplicate_id: int,
+) -> None:
+    """Undo :func:`carry_on_merge`: the events go back to the duplicate and the
+    survivor's states the merge changed are put back, unless a consent was recorded for
+    that purpose since (the newer answer stands)."""
+    if events:
+        session.execute(
+            CustomerConsentEvent.__table__.update()  # type: ignore[attr-defined]
+            .where(
+                CustomerConsentEvent.id.in_(list(events)),
+                CustomerConsentEvent.customer_id == survivor_id,
+            )
+            .values(customer_id=duplicate_id)
+        )
+    now = _state_rows(session, survivor_id)
+    for purpose, before, after in changed:
+        if now.get(purpose) == list(after):
+            _put_state(session, survivor_id, purpose, list(before) if before else None)
+
+
 # --------------------------------------------------------------------------- reading
 
 

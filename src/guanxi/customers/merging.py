@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from guanxi.audit.sealing import seal
 from guanxi.core import clock
 from guanxi.core.db import table_of
+from guanxi.customers.consent import carry_on_merge, undo_carry
 from guanxi.customers.enums import CustomerStatus
 from guanxi.customers.models import (
     ContactPerson,
@@ -69,10 +71,18 @@ def _loaded(column: str, value: Any) -> Any:
     return date.fromisoformat(value) if column == "birthday" and value else value
 
 
-def masked(field: str, stored: Any) -> Any:
-    """A field's stored value as the audit log may show it (identifiers masked)."""
+# Personal texts the audit log keeps sealed under the customer's audit key (crypto-shredded
+# on anonymisation, see guanxi.audit.sealing), as customers.service.snapshot does.
+_AUDIT_SEALED = frozenset({"name", "birthday", "notes"})
+
+
+def masked(field: str, stored: Any, *, session: Session, customer_id: int) -> Any:
+    """A field's stored value as the audit log may show it about ``customer_id``
+    (identifiers masked, personal texts sealed)."""
     if field in _SEALED and stored:
         return _SEALED[field](cipher().decrypt(field, stored))
+    if field in _AUDIT_SEALED and stored:
+        return seal(session, "customer", customer_id, str(_stored(stored)))
     return _stored(stored)
 
 
@@ -130,8 +140,12 @@ def merge_rows(
             if before != after:
                 changes[column] = [_stored(before), _stored(after)]
         if survivor[_columns(field)[0]] != duplicate[_columns(field)[0]]:
-            audit_before[field] = masked(field, survivor[_columns(field)[0]])
-            audit_after[field] = masked(field, duplicate[_columns(field)[0]])
+            audit_before[field] = masked(
+                field, survivor[_columns(field)[0]], session=session, customer_id=sid
+            )
+            audit_after[field] = masked(
+                field, duplicate[_columns(field)[0]], session=session, customer_id=sid
+            )
     now = clock.now()
     session.execute(
         update(_T)
@@ -141,6 +155,9 @@ def merge_rows(
         )
     )
     moved = _move_children(session, sid, did)
+    # Consents follow the person: the evidence moves, the stricter state wins.
+    events, states = carry_on_merge(session, survivor_id=sid, duplicate_id=did)
+    moved["customer_consent_event"], moved["customer_consent"] = events, states
     session.execute(
         update(_T)
         .where(_C.id == did)
@@ -250,6 +267,13 @@ def unmerge_rows(
                 customer_tag.c.tag_id.in_(moved["tags"]),
             )
         )
+    undo_carry(
+        session,
+        events=moved.get("customer_consent_event", []),
+        changed=moved.get("customer_consent", []),
+        survivor_id=survivor_id,
+        duplicate_id=duplicate_id,
+    )
     session.execute(
         update(_T)
         .where(_C.id == duplicate_id)

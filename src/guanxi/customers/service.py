@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from guanxi.audit.sealing import seal_optional
 from guanxi.audit.service import Actor, record, record_many
 from guanxi.core import clock
 from guanxi.core.db import is_unique_violation, write_transaction
@@ -45,6 +46,7 @@ from guanxi.security.crypto import cipher
 from guanxi.security.masking import mask_credit_code, mask_email, mask_id_number, mask_phone
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
+from guanxi.security.scope import Scope, scope_of
 from guanxi.security.service import actor_of, has_permission
 
 # Called inside create_customer's transaction, after the insert: sales turns a new
@@ -64,22 +66,46 @@ def register_created_hook(hook: CreatedHook) -> None:
 # --------------------------------------------------------------------------- visibility
 
 
+def in_scope(viewer: User, customer: Customer) -> bool:
+    """Whether the customer is inside the viewer's row-level scope (security/scope.py):
+    always for unscoped users; for scoped ones, customers of their regions. Part of
+    :func:`can_see`; alone where ownership is the question itself (claiming from the pool)."""
+    scope = scope_of(viewer)
+    return scope is None or scope.covers_region(customer.region)
+
+
 def can_see(viewer: User, customer: Customer) -> bool:
     """Users without ``customer.read_all`` see only the customers they own; those who work
-    the sales pipeline also see the customers without an owner (the pool, 公海)."""
+    the sales pipeline also see the customers without an owner (the pool, 公海). A scoped
+    user (security/scope.py) sees, of those, only the customers of their regions."""
+    if not in_scope(viewer, customer):
+        return False
     if has_permission(viewer, Permission.customer_read_all) or customer.owner_id == viewer.id:
         return True
     return customer.owner_id is None and has_permission(viewer, Permission.sales_pipeline)
 
 
+def region_clause(scope: Scope) -> ColumnElement[bool]:
+    """The customers of a scope's regions, as a condition on ``Customer`` (prefix match,
+    as :meth:`Scope.covers_region`; nothing when the scope has no region)."""
+    if not scope.regions:
+        return false()
+    return or_(*(Customer.region.startswith(r, autoescape=True) for r in scope.regions))
+
+
 def visible_clause(viewer: User) -> ColumnElement[bool] | None:
     """The rule of :func:`can_see` as a condition on ``Customer`` for lists; None when the
-    viewer sees every customer (``customer.read_all``)."""
+    viewer sees every customer (``customer.read_all`` and no scope)."""
+    scope = scope_of(viewer)
     if has_permission(viewer, Permission.customer_read_all):
-        return None
-    if has_permission(viewer, Permission.sales_pipeline):
-        return or_(Customer.owner_id == viewer.id, Customer.owner_id.is_(None))
-    return Customer.owner_id == viewer.id
+        base = None
+    elif has_permission(viewer, Permission.sales_pipeline):
+        base = or_(Customer.owner_id == viewer.id, Customer.owner_id.is_(None))
+    else:
+        base = Customer.owner_id == viewer.id
+    if scope is None:
+        return base
+    return region_clause(scope) if base is None else and_(base, region_clause(scope))
 
 
 def get_customer(session: Session, *, customer_id: int, viewer: User) -> Customer:
@@ -180,7 +206,8 @@ def _contact_line(contact: ContactPerson) -> str:
 
 
 def snapshot(customer: Customer) -> dict[str, Any]:
-    """The audited state of a customer: personal values masked, children summarised.
+    """The audited state of a customer: identifiers masked, personal texts sealed
+    (:mod:`guanxi.audit.sealing`), children summarised.
 
     Built from the rows directly (not the read schema) so it also works on children that
     are not flushed yet.
@@ -188,28 +215,39 @@ def snapshot(customer: Customer) -> dict[str, Any]:
     email = _decrypt("email", customer.email_enc)
     id_number = _decrypt("id_number", customer.id_number_enc)
     credit = _decrypt("credit_code", customer.credit_code_enc)
+    session = object_session(customer)
+    if session is None:
+        raise ValueError("snapshot() needs a customer attached to a session")
+    if customer.id is None:
+        session.flush()  # the customer's id names the key its values are sealed under
+
+    def sealed(value: str | None) -> str | None:
+        # Names, address lines, contact lines, notes and the birthday are sealed under the
+        # customer's audit key: anonymisation shreds it (guanxi.audit.sealing).
+        return seal_optional(session, "customer", customer.id, value)
+
     return {
         "kind": customer.kind,
-        "name": customer.name,
+        "name": sealed(customer.name),
         "external_id": customer.external_id,
         "phones": [mask_phone(cipher().decrypt("phone", p.phone_enc)) for p in customer.phones],
         "email": mask_email(email) if email else None,
         "id_number": mask_id_number(id_number) if id_number else None,
         "credit_code": mask_credit_code(credit) if credit else None,
         "addresses": [
-            "".join(x for x in (a.province, a.city, a.district, a.detail) if x)
+            sealed("".join(x for x in (a.province, a.city, a.district, a.detail) if x))
             for a in customer.addresses
         ],
-        "contacts": [_contact_line(c) for c in customer.contacts],
+        "contacts": [sealed(_contact_line(c)) for c in customer.contacts],
         "source": customer.source,
         "industry": customer.industry,
         "region": customer.region,
         "owner_id": customer.owner_id,
         "tags": sorted(t.name for t in customer.tags),
-        "birthday": customer.birthday.isoformat() if customer.birthday else None,
+        "birthday": sealed(customer.birthday.isoformat()) if customer.birthday else None,
         "lifecycle_stage": customer.lifecycle_stage,
         "credit_rating": customer.credit_rating,
-        "notes": customer.notes,
+        "notes": sealed(customer.notes),
         "language": customer.language,
         "status": customer.status,
     }

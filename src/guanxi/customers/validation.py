@@ -37,7 +37,9 @@ def _nfkc(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).strip()
 
 
-_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
+# re.ASCII throughout: ``\d`` alone matches every script's digits (Arabic-Indic "٠"), which
+# NFKC does not fold, and "+8613000٠00000" was stored as a phone number.
+_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})", re.ASCII)
 
 
 @lru_cache(maxsize=8192)  # 13000-19999: every block fits
@@ -73,10 +75,10 @@ def normalize_phone(raw: str) -> str:
         return "+86" + mobile.group(1)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    elif re.fullmatch(r"861[3-9]\d{9}", compact):
+    elif re.fullmatch(r"861[3-9]\d{9}", compact, re.ASCII):
         # A mobile written with the country code but without the plus sign.
         compact = "+" + compact
-    if not re.fullmatch(r"\+?\d{5,20}", compact):
+    if not re.fullmatch(r"\+?\d{5,20}", compact, re.ASCII):
         raise InvalidValue("phone_invalid", "Not a valid phone number")
     try:
         number = phonenumbers.parse(compact, "CN")
@@ -126,7 +128,7 @@ def normalize_resident_id(raw: str) -> str:
     value = re.sub(r"\s", "", _nfkc(raw)).upper()
     if len(value) != 18:
         raise InvalidValue("id_number_length", "A resident ID number has 18 characters")
-    if not re.fullmatch(r"\d{17}[\dX]", value):
+    if not re.fullmatch(r"\d{17}[\dX]", value, re.ASCII):
         raise InvalidValue("id_number_format", "A resident ID number is 17 digits and a digit or X")
     # stdnum expects the whole number and ignores its last character.
     if ric.calc_check_digit(value) != value[17]:

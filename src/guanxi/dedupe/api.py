@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from guanxi.core.ids import PathId
 from guanxi.customers.schemas import CustomerCreate
+from guanxi.customers.service import get_customer
 from guanxi.dedupe import service
 from guanxi.dedupe.enums import PairStatus
 from guanxi.dedupe.schemas import (
@@ -84,7 +85,9 @@ def undo_merge(merge_id: PathId, session: SessionDep, user: Merger) -> UndoRead:
 
 @router.get("/customers/{customer_id}/merges", response_model=list[MergeRead])
 def customer_merges(customer_id: PathId, session: SessionDep, user: Merger) -> list[MergeRead]:
-    """Merges the customer took part in, as survivor or as the merged record."""
+    """Merges the customer took part in, as survivor or as the merged record (404 for a
+    customer the user may not see, row-level scope included)."""
+    get_customer(session, customer_id=customer_id, viewer=user)
     return [merge_read(m) for m in service.merges_of(session, customer_id)]
 
 

@@ -1,4 +1,4 @@
-"""Probabilistic record linkage of customers with splink on an in-memory DuckDB.
+"""Probabilistic record linkage of customers with splink, on an in-memory DuckDB or on Spark.
 
 The model is Fellegi-Sunter: each compared field contributes a match weight from how often
 its level occurs among true matches (m) and among random pairs (u). The m values are set
@@ -9,17 +9,32 @@ equal blind-indexed phones, e-mail, the folded name within a city and the folded
 line within a city, so a million customers make a few million comparisons, not 10^12.
 
 DuckDB runs in memory with spilling off: nothing, not even blind indexes, goes to disk.
+
+A full run can score on Spark instead (``GUANXI_DEDUPE_ENGINE=spark``, see :class:`SparkEngine`)
+with the same settings object — comparisons, blocking rules, m and u values, prior — that
+splink renders in Spark SQL, so the pairs and probabilities are the DuckDB run's. Spark
+shuffles and caches through local files: they go to a private folder under
+``data_dir/spark-tmp``, encrypted (``spark.io.encryption.enabled``, a key that lives in the
+JVM's memory only), and the folder is removed when the run's session stops. Small scorings
+(an incremental check of a few newcomers, the create form's check) always run on DuckDB:
+starting Spark takes longer than they do.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from guanxi.config import Settings
 
 # splink logs every SQL step at INFO; the run reports its own progress.
 logging.getLogger("splink").setLevel(logging.WARNING)
@@ -57,7 +72,10 @@ def _comparisons() -> list[Any]:
                 # digit makes another customer (客户000001 / 客户000002, 3号店 / 5号店).
                 cll.And(
                     cll.LevenshteinLevel("name_core", 1),
-                    cll.CustomLevel("NOT regexp_matches(name_core_l, '[0-9]')"),
+                    # Written in DuckDB's SQL; splink translates it for Spark (RLIKE).
+                    cll.CustomLevel(
+                        "NOT regexp_matches(name_core_l, '[0-9]')", base_dialect_str="duckdb"
+                    ),
                 ).configure(m_probability=0.13, u_probability=0.004),
                 cll.ElseLevel().configure(m_probability=0.03, u_probability=0.9954),
             ],
@@ -183,10 +201,15 @@ def _pairs(result: pa.Table) -> Iterator[ScoredPair]:
         yield ScoredPair(int(lo), int(hi), float(probs[i]), float(weights[i]), agreed)
 
 
-def score_all(features: pa.Table, *, keep_from: float = KEEP_FROM) -> list[ScoredPair]:
-    """Score every candidate pair within ``features`` (a full run)."""
+def score_all(
+    features: pa.Table, *, keep_from: float = KEEP_FROM, spark: SparkEngine | None = None
+) -> list[ScoredPair]:
+    """Score every candidate pair within ``features`` (a full run), on DuckDB or, given
+    ``spark``, on Spark."""
     if features.num_rows < 2:
         return []
+    if spark is not None:
+        return _score_all_on_spark(features, keep_from, spark)
     con = _connection()
     try:
         api = DuckDBAPI(connection=con)
@@ -233,3 +256,113 @@ def score_between(
         return list(found.values())
     finally:
         con.close()
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+@dataclass(frozen=True)
+class SparkEngine:
+    """Where a full run scores on Spark: the master (``local[2]``: two local threads; a
+    cluster's URL runs the same statements distributed) and the folder under which each
+    session keeps its scratch files (``data_dir/spark-tmp``)."""
+
+    master: str
+    scratch_root: Path
+
+
+def engine_for(settings: Settings) -> SparkEngine | None:
+    """The Spark engine the settings choose for full runs, or None for DuckDB."""
+    if settings.dedupe_engine != "spark":
+        return None
+    return SparkEngine(master=settings.spark_master, scratch_root=settings.data_dir / "spark-tmp")
+
+
+def _ours(conf: Any, scratch_root: Path) -> bool:
+    """Whether a session's settings are the ones :func:`spark_session` gives."""
+    local = conf.get("spark.local.dir", "")
+    return bool(
+        conf.get("spark.io.encryption.enabled", "false") == "true"
+        and local
+        and Path(local).parent == scratch_root
+    )
+
+
+@contextmanager
+def spark_session(master: str, scratch_root: Path) -> Iterator[Any]:
+    """A Spark session whose local files are encrypted and kept in a private folder under
+    ``scratch_root``; the session is stopped and the folder removed on exit.
+
+    A session this function opened and has not closed yet (a caller scoring several times,
+    the tests) is used as it is and left to its opener. Any other running session was
+    started with other local folders and perhaps without encryption, which Spark fixes at
+    start: it is stopped first (the analytics start a new one on their next run).
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    running = getattr(SparkContext, "_active_spark_context", None)
+    if running is not None:
+        if _ours(running.getConf(), scratch_root):
+            yield SparkSession.builder.getOrCreate()
+            return
+        running.stop()
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="dedupe-", dir=scratch_root))  # mode 0700
+    try:
+        spark = (
+            SparkSession.builder.master(master)
+            .appName("guanxi-dedupe")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.local.dir", str(scratch))
+            # Not a spark-warehouse folder in the working directory.
+            .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+            # Shuffle and cache files hold blind indexes: encrypted with a per-session key.
+            # Data handed from Python to the JVM also goes through a socket, not a file.
+            .config("spark.io.encryption.enabled", "true")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate()
+        )
+        try:
+            spark.sparkContext.setLogLevel("ERROR")
+            if not _ours(spark.sparkContext.getConf(), scratch_root):
+                # another thread started a session in between: never run unencrypted
+                raise RuntimeError("a Spark session without encrypted local files is running")
+            yield spark
+        finally:
+            spark.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _score_all_on_spark(
+    features: pa.Table, keep_from: float, engine: SparkEngine
+) -> list[ScoredPair]:
+    with spark_session(engine.master, engine.scratch_root) as spark:
+        return _predict_on_spark(spark, features, keep_from)
+
+
+def _predict_on_spark(spark: Any, features: pa.Table, keep_from: float) -> list[ScoredPair]:
+    from splink import SparkAPI
+
+    # Intermediate tables are cached in memory (spilling to the encrypted local folder), not
+    # checkpointed as Parquet files in clear, splink's default.
+    api = SparkAPI(  # type: ignore[no-untyped-call]
+        spark_session=spark, break_lineage_method="persist", register_udfs_automatically=False
+    )
+    frame = spark.createDataFrame(features)
+    df = api.register(frame, table_name="customers")
+    linker = Linker(df, settings(), log_level=logging.WARNING)
+    predictions = linker.inference.predict(
+        threshold_match_probability=keep_from, warning_mode="never"
+    )
+    try:
+        result: pa.Table = predictions.as_spark_dataframe().toArrow()
+    finally:
+        spark.catalog.clearCache()
+        for table in spark.catalog.listTables():
+            if table.isTemporary:
+                spark.catalog.dropTempView(table.name)
+    return list(_pairs(result))

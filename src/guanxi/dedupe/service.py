@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
+from guanxi.config import Settings, get_settings
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -84,19 +85,31 @@ def run(
     review_threshold: float = REVIEW_THRESHOLD,
     auto_merge: bool = True,
     progress: RunProgress | None = None,
+    settings: Settings | None = None,
 ) -> DedupeRun:
-    """Score the base (full) or the customers added since the last run (incremental)."""
+    """Score the base (full) or the customers added since the last run (incremental).
+
+    A scan of the whole base scores on the engine ``settings.dedupe_engine`` names (default:
+    the process's settings); a few newcomers always score on DuckDB (see linkage)."""
     if not 0 < review_threshold <= auto_threshold <= 1:
         raise ValidationFailed([FieldError(("auto_threshold",), "threshold_order", _THRESHOLDS)])
     started = time.perf_counter()
     progress = progress or RunProgress()
-    last = session.scalar(select(func.max(DedupeRun.last_customer_id))) or 0
+    # Only finished runs count: a run killed while it merged left its sure pairs pending;
+    # its newcomers are scored again so those pairs are merged, not left for review.
+    last = (
+        session.scalar(
+            select(func.max(DedupeRun.last_customer_id)).where(DedupeRun.finished_at.is_not(None))
+        )
+        or 0
+    )
     top = session.scalar(select(func.max(Customer.id))) or 0
     progress.stage("features")
+    spark = linkage.engine_for(settings or get_settings())
     if mode is RunMode.full:
         table = features.load_features(session)
         progress.stage("scoring")
-        scored = linkage.score_all(table, keep_from=review_threshold)
+        scored = linkage.score_all(table, keep_from=review_threshold, spark=spark)
         looked_at = table.num_rows
     else:
         new_ids = list(
@@ -112,7 +125,9 @@ def run(
             table = features.load_features(session)
             progress.stage("scoring")
             scored = [
-                p for p in linkage.score_all(table, keep_from=review_threshold) if p.right > last
+                p
+                for p in linkage.score_all(table, keep_from=review_threshold, spark=spark)
+                if p.right > last
             ]
             looked_at = len(new_ids)
         else:
@@ -606,7 +621,12 @@ def undo_merge(session: Session, *, merge_id: int, actor: Actor) -> UndoResult:
         if merge.pair_id is not None:
             _decide(session, merge.pair_id, PairStatus.distinct, actor)
         restored = {
-            column.removesuffix("_enc"): merging.masked(column.removesuffix("_enc"), values[0])
+            column.removesuffix("_enc"): merging.masked(
+                column.removesuffix("_enc"),
+                values[0],
+                session=session,
+                customer_id=merge.survivor_id,
+            )
             for column, values in merge.fields.items()
             if column not in kept and not column.endswith("_bidx")
         }

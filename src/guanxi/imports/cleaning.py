@@ -59,6 +59,11 @@ def parse_date(raw: str) -> datetime.date:
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
         if match:
+            rest = text[match.end() :]
+            # Only a time may follow (a datetime cell in a date column): the match alone
+            # read "2024-5-123" as 12 May and "20240501999" as 1 May.
+            if rest.strip() and not _TIME.fullmatch(rest):
+                break
             try:
                 return datetime.date(int(match["y"]), int(match["m"]), int(match["d"]))
             except ValueError as exc:
@@ -76,7 +81,7 @@ def parse_datetime(raw: str, tz: datetime.tzinfo) -> datetime.datetime:
             moment = datetime.datetime.combine(_EXCEL_EPOCH, datetime.time()) + datetime.timedelta(
                 days=serial
             )
-            return moment.replace(tzinfo=tz).astimezone(datetime.UTC)
+            return _to_utc(moment.replace(tzinfo=tz))
     try:
         parsed = datetime.datetime.fromisoformat(text)
     except ValueError:
@@ -84,7 +89,7 @@ def parse_datetime(raw: str, tz: datetime.tzinfo) -> datetime.datetime:
     if parsed is not None:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=tz)
-        return parsed.astimezone(datetime.UTC)
+        return _to_utc(parsed)
     day = parse_date(text)
     rest = ""
     for pattern in _DATE_PATTERNS:
@@ -102,7 +107,16 @@ def parse_datetime(raw: str, tz: datetime.tzinfo) -> datetime.datetime:
         if hour > 23 or minute > 59 or second > 59:
             raise InvalidValue("datetime_invalid", "Not a date and time (2024-05-01 14:30)")
     moment = datetime.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=tz)
-    return moment.astimezone(datetime.UTC)
+    return _to_utc(moment)
+
+
+def _to_utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` in UTC; a moment whose UTC falls outside years 1-9999 is invalid input
+    (``0001-01-01`` in Shanghai is in year 0), not an OverflowError."""
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError as exc:
+        raise InvalidValue("datetime_invalid", "Not a date and time (2024-05-01 14:30)") from exc
 
 
 _MONEY_JUNK = re.compile(r"[,\s¥￥元圆rmbRMBCNY]")

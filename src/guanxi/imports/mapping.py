@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -335,7 +336,9 @@ def header_key(text: str) -> str:
     spaces, underscores, dashes, colons or required-field stars."""
     text = clean_text(text).lower()
     text = re.sub(r"[(（\[【][^)）\]】]*[)）\]】]", "", text)
-    return re.sub(r"[\s_\-*:：#.]", "", text)
+    # Composed again once the spaces are gone: "A´" folds to "a", a space and a combining
+    # accent, and without the space to an uncomposed "á" that folded again gives "á".
+    return unicodedata.normalize("NFKC", re.sub(r"[\s_\-*:：#.]", "", text))
 
 
 def enum_value(spec: FieldSpec, raw: str) -> str | None:
@@ -432,7 +435,9 @@ def build_map(
         for synonym in known.synonyms:
             by_key.setdefault(header_key(synonym), known)
     folded_overrides = {header_key(k): v for k, v in (overrides or {}).items()}
-    for target in folded_overrides.values():
+    # Every target is checked, also one whose header folds like a later one's and is
+    # overwritten in the folded map ({"A": "bogus", "a": null} reported nothing).
+    for target in (overrides or {}).values():
         if target is not None and target not in specs:
             raise MappingError(f"unknown field in mapping file: {target}")
     result = ColumnMap(kind=kind, headers=headers)

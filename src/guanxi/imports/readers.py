@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +97,16 @@ def detect_encoding(sample: bytes) -> str:
     return str(guess.encoding)
 
 
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
 def _sniff_delimiter(first_line: str, suffix: str) -> str:
     if suffix == ".tsv":
         return "\t"
-    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    # Delimiters inside quoted headers do not count: a comma file with the header
+    # "备注;说明" quoted was read as semicolon-separated.
+    outside = _QUOTED.sub("", first_line)
+    counts = {d: outside.count(d) for d in (",", "\t", ";", "|")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from guanxi.core import clock
-from guanxi.core.errors import DomainError
+from guanxi.core.errors import DomainError, NotFound
 from guanxi.core.ids import PathId
 from guanxi.interactions import service
 from guanxi.interactions.schemas import InteractionCreate
@@ -57,6 +57,9 @@ async def log_contact(
         data["ticket_id"] = int(ticket)
     try:
         service.log_interaction(session, interaction_in=InteractionCreate(**data), actor=user)
+    except NotFound:
+        # A customer the user may not see (or none) is answered as missing, not as input.
+        raise
     except (ValidationError, DomainError):
         return RedirectResponse(f"/customers/{customer_id}?contact=invalid", status_code=303)
     return RedirectResponse(f"/customers/{customer_id}#contact-log", status_code=303)

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import record
 from guanxi.core import clock
 from guanxi.core.db import Base, write_transaction
@@ -170,7 +171,12 @@ def complete_item(session: Session, *, item_id: int, actor: User) -> ActionItem:
             action="action_item.done",
             target_type="customer",
             target_id=item.customer_id,
-            after={"item_id": item.id, "title": item.title},
+            # The title is free text about the customer: sealed (crypto-shredded on
+            # anonymisation, audit/sealing.py).
+            after={
+                "item_id": item.id,
+                "title": seal_about_customer(session, item.customer_id, item.title),
+            },
         )
     return item
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
 from guanxi.core.db import table_of, write_transaction
@@ -495,7 +496,10 @@ def void_coupon(
             action="coupon.voided",
             target_type="customer",
             target_id=coupon.customer_id,
-            after={"code": codes.display(coupon.code), "reason": reason},
+            after={
+                "code": codes.display(coupon.code),
+                "reason": seal_about_customer(session, coupon.customer_id, reason),
+            },
         )
     return coupon
 

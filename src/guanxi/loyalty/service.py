@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, Select, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import Actor, record
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
@@ -209,7 +210,10 @@ def _manual_entry(
                 action=action,
                 target_type="customer",
                 target_id=customer_id,
-                after={"points": points, "reason": reason},
+                after={
+                    "points": points,
+                    "reason": seal_about_customer(session, customer_id, reason),
+                },
             )
     return entry
 
@@ -279,7 +283,10 @@ def redeem_points(
                 action="loyalty.points_redeemed",
                 target_type="customer",
                 target_id=customer_id,
-                after={"points": redeem_in.points, "reference": redeem_in.reference},
+                after={
+                    "points": redeem_in.points,
+                    "reference": seal_about_customer(session, customer_id, redeem_in.reference),
+                },
             )
     return entry
 

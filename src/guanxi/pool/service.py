@@ -27,7 +27,7 @@ from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied,
 from guanxi.core.pagination import decode_id_cursor, encode_cursor
 from guanxi.customers.enums import CustomerStatus
 from guanxi.customers.models import Customer, Tag, customer_tag
-from guanxi.customers.service import ANY_OWNER, assign_owner, can_see, to_summary
+from guanxi.customers.service import ANY_OWNER, assign_owner, can_see, in_scope, to_summary
 from guanxi.pool.enums import PoolEventKind
 from guanxi.pool.models import PoolClaimDay, PoolEvent
 from guanxi.pool.policy import load_policy
@@ -268,6 +268,9 @@ def claim(session: Session, *, customer_id: int, actor: User, timezone: str) -> 
     wins and the other is told who was first (409)."""
     with write_transaction(session):
         customer = _active_customer(session, customer_id)
+        # Out of the claimant's row-level scope: missing, before saying who owns it.
+        if not in_scope(actor, customer):
+            raise NotFound("customer not found", customer_id=customer_id)
         if customer.owner_id is not None:
             raise _taken(session, customer_id, customer.owner_id, actor)
         now = clock.now()

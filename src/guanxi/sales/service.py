@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 import guanxi.sales.messages  # noqa: F401 - registers the error texts
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import record
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
@@ -291,6 +292,19 @@ def _audited(opportunity: Opportunity) -> dict[str, Any]:
     return out
 
 
+# Free texts of an opportunity that can speak about the customer: sealed in the audit log
+# under the customer's key (crypto-shredded on anonymisation, audit/sealing.py).
+_TEXTS = ("title", "next_step")
+
+
+def _sealed(session: Session, opportunity: Opportunity, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (from :func:`_audited`) as the audit entry keeps them."""
+    return {
+        k: seal_about_customer(session, opportunity.customer_id, v) if k in _TEXTS else v
+        for k, v in values.items()
+    }
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -423,7 +437,7 @@ def create_opportunity(
             action="sales.opportunity_created",
             target_type="opportunity",
             target_id=opportunity.id,
-            after=_audited(opportunity),
+            after=_sealed(session, opportunity, _audited(opportunity)),
         )
     return opportunity
 
@@ -455,8 +469,8 @@ def _record_change(
         action=action,
         target_type="opportunity",
         target_id=opportunity.id,
-        before={k: before[k] for k in changed},
-        after={k: after[k] for k in changed},
+        before=_sealed(session, opportunity, {k: before[k] for k in changed}),
+        after=_sealed(session, opportunity, {k: after[k] for k in changed}),
     )
 
 

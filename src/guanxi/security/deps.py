@@ -9,14 +9,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from guanxi.core import clock
 from guanxi.core.errors import NotAuthenticated, PermissionDenied
 from guanxi.core.web import at_request_end, get_session, run_read
-from guanxi.security import service
+from guanxi.security import service, sessions
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission
 
@@ -42,19 +44,27 @@ async def _csrf_from_request(request: Request) -> str | None:
 
 def _credentials(request: Request, session: Session) -> tuple[User, str | None]:
     """The user of the request's bearer token or session cookie, and the session's CSRF
-    secret (None for a bearer token); the lookup's read transaction is left open."""
+    secret (None for a bearer token). A browser session unused for the idle timeout is
+    over. Last-seen is written when due (once a minute, its own short transaction);
+    otherwise the lookup's read transaction is left open."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        row = service.resolve_token(session, secret=auth[7:].strip(), kind="api")
+        secret = auth[7:].strip()
+        row = service.resolve_token(session, secret=secret, kind="api")
         if row is None:
             raise NotAuthenticated("invalid or expired token")
         csrf = None
     else:
-        secret = request.cookies.get(SESSION_COOKIE)
-        row = service.resolve_token(session, secret=secret, kind="web") if secret else None
+        secret = request.cookies.get(SESSION_COOKIE) or ""
+        idle = timedelta(minutes=request.app.state.settings.session_idle_minutes)
+        row = (
+            service.resolve_token(session, secret=secret, kind="web", idle=idle) if secret else None
+        )
         if row is None:
             raise NotAuthenticated("not signed in")
         csrf = row.csrf_token or ""
+    if row.stale and sessions.claim_touch(hash(secret), clock.now()):
+        sessions.touch(session, token_id=row.token_id)
     return row.user, csrf
 
 

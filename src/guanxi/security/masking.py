@@ -36,6 +36,21 @@ def mask_credit_code(value: str) -> str:
     return value[:2] + "*" * (len(value) - 6) + value[-4:] if len(value) > 6 else "*" * len(value)
 
 
+def mask_name(name: str) -> str:
+    """A person's or company's name on a printed waybill (隐私面单): the first character and
+    two stars (``张三丰`` -> ``张**``), so the length gives nothing away."""
+    name = name.strip()
+    return f"{name[:1]}**" if name else ""
+
+
+def shorten_address(detail: str, keep: int = 4) -> str:
+    """The street part of an address cut to its first ``keep`` characters (``文三路 90 号
+    3 单元 501`` -> ``文三路 …``): enough for the courier's sorting, the rest is read
+    from the system at delivery."""
+    detail = detail.strip()
+    return detail if len(detail) <= keep else detail[:keep] + "…"
+
+
 MASKERS = {
     "phone": mask_phone,
     "email": mask_email,

@@ -29,11 +29,13 @@ UserEmail = Annotated[str, Field(max_length=254), AfterValidator(normalize_user_
 
 
 class TokenRequest(BaseModel):
-    """Credentials for ``POST /api/v1/auth/token``."""
+    """Credentials for ``POST /api/v1/auth/token``; ``otp`` (a TOTP or recovery code) is
+    required once the user has a second factor."""
 
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+    otp: str | None = Field(default=None, max_length=20)
 
 
 class TokenRead(BaseModel):
@@ -51,21 +53,25 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     display_name: str = Field(min_length=1, max_length=100)
     role: Role
-    password: str = Field(min_length=8, max_length=256)
+    # Length and the other rules: security/passwords.py (GUANXI_PASSWORD_MIN_LENGTH).
+    password: str = Field(min_length=1, max_length=256)
     language: str | None = Field(default=None, pattern=r"^(zh_CN|en)$")
     # Work address for notifications by e-mail; without one the user is told in the app only.
     email: UserEmail | None = None
 
 
 class UserUpdate(BaseModel):
-    """Changes to a user by an administrator; only the fields sent change (null clears)."""
+    """Changes to a user by an administrator; only the fields sent change (null clears).
+    A new role or ``is_active: false`` ends the user's sessions and tokens."""
 
     model_config = ConfigDict(extra="forbid")
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    role: Role | None = None
+    is_active: bool | None = None
     language: str | None = Field(default=None, pattern=r"^(zh_CN|en)$")
     email: UserEmail | None = None
 
-    @field_validator("display_name", mode="before")
+    @field_validator("display_name", "role", "is_active", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -85,3 +91,66 @@ class UserRead(BaseModel):
     language: str | None
     email: str | None = None
     permissions: list[str] = []
+    second_factor: bool = False
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
+
+    @classmethod
+    def of(cls, user: Any) -> UserRead:
+        """The read shape of a user row (second_factor from its enrolment time)."""
+        read = cls.model_validate(user)
+        read.second_factor = user.totp_enabled_at is not None
+        return read
+
+
+class PasswordChange(BaseModel):
+    """A user's own password change."""
+
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordReset(BaseModel):
+    """An administrator's new password for a user."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ApiTokenCreate(BaseModel):
+    """A named API token; ``scopes`` narrows it to some of the role's permissions
+    (omitted: the whole role), ``read_only`` to the role's ``*.read`` permissions."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    expires_days: int = Field(default=30, ge=1, le=365)
+    scopes: list[str] | None = Field(default=None, max_length=100)
+    read_only: bool = False
+
+
+class ApiTokenCreated(BaseModel):
+    """A new API token: the secret is shown this once."""
+
+    id: int
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    name: str
+    scopes: list[str] | None
+    expires_at: datetime
+
+
+class SessionRead(BaseModel):
+    """One of the user's browser sessions or API tokens (address and agent as stored:
+    the address masked)."""
+
+    id: int
+    kind: str
+    name: str | None
+    scopes: list[str] | None
+    created_at: datetime
+    last_seen_at: datetime | None
+    expires_at: datetime
+    client_address: str | None
+    user_agent: str | None
+    current: bool = False

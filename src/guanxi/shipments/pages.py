@@ -1,4 +1,5 @@
-"""HTML pages of shipments: list and detail with the status timeline."""
+"""HTML pages of shipments: list and detail with the status timeline, and the printable
+waybill (隐私面单: names and phones masked, the street address shortened)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,47 @@ def shipment_detail(
     """One shipment with its timeline (receiver phone masked)."""
     shipment = service.to_read(service.get_shipment(session, shipment_id=shipment_id, viewer=user))
     return render(request, "shipments/detail.html", s=shipment)
+
+
+@router.get("/shipments/{shipment_id}/print", response_class=HTMLResponse)
+def shipment_print(
+    shipment_id: PathId, request: Request, session: SessionDep, user: Reader
+) -> Response:
+    """The waybill to print: sender (the customer) and receiver with names and phones
+    masked whatever the viewer's role, the street address cut short; print styles only
+    show the label."""
+    from guanxi.core.errors import NotFound
+    from guanxi.customers.service import get_customer
+    from guanxi.customers.service import to_read as customer_read
+    from guanxi.security.masking import mask_name, shorten_address
+
+    shipment = service.to_read(service.get_shipment(session, shipment_id=shipment_id, viewer=user))
+    try:
+        customer = customer_read(
+            get_customer(session, customer_id=shipment.customer_id, viewer=user)
+        )
+    except NotFound:
+        customer = None
+    sender = None
+    if customer is not None:
+        address = customer.addresses[0] if customer.addresses else None
+        sender = {
+            "name": mask_name(customer.name),
+            "phone": customer.phones[0].number if customer.phones else "",
+            "area": "".join(
+                dict.fromkeys(x for x in (address.province, address.city, address.district) if x)
+            )
+            if address
+            else "",
+            "street": shorten_address(address.detail) if address else "",
+        }
+    receiver = {
+        "name": mask_name(shipment.receiver_name or ""),
+        "phone": shipment.receiver_phone or "",
+        "area": "".join(
+            dict.fromkeys(
+                x for x in (shipment.dest_province, shipment.dest_city, shipment.dest_district) if x
+            )
+        ),
+    }
+    return render(request, "shipments/print.html", s=shipment, sender=sender, receiver=receiver)

@@ -17,12 +17,11 @@ from guanxi.core.db import HotSelect, is_unique_violation, write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.core.pagination import decode_cursor, encode_cursor
 from guanxi.customers.models import Customer
-from guanxi.customers.service import can_see
+from guanxi.customers.service import can_see, visible_clause
 from guanxi.security.crypto import cipher
 from guanxi.security.masking import mask_phone
 from guanxi.security.models import User
-from guanxi.security.permissions import Permission
-from guanxi.security.service import actor_of, has_permission
+from guanxi.security.service import actor_of
 from guanxi.shipments.enums import ShipmentStatus
 from guanxi.shipments.models import Shipment, ShipmentEvent
 from guanxi.shipments.schemas import (
@@ -237,10 +236,10 @@ def list_shipments(
         stmt = stmt.where(Shipment.status == status)
     if waybill_no:
         stmt = stmt.where(Shipment.waybill_no == waybill_no.strip().upper())
-    if not has_permission(viewer, Permission.customer_read_all):
-        stmt = stmt.join(Customer, Customer.id == Shipment.customer_id).where(
-            Customer.owner_id == viewer.id
-        )
+    # The customers' one visibility rule (row-level scope included), as for one shipment.
+    seen = visible_clause(viewer)
+    if seen is not None:
+        stmt = stmt.join(Customer, Customer.id == Shipment.customer_id).where(seen)
     if cursor:
         try:
             stmt = stmt.where(Shipment.id < int(decode_cursor(cursor)[0]))

@@ -300,7 +300,11 @@ def get_compare(
     return analysis.compare(session, params.filters(session, tz), tz, at=at, days=days)
 
 
-@router.get("/results/export.csv")
+@router.get(
+    "/results/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def export_csv(
     request: Request, session: SessionDep, user: Reader, params: Params
 ) -> StreamingResponse:

@@ -34,8 +34,8 @@ def _context(request: Request, session: SessionDep) -> SlaContext:
     return sla_context(session, request.app.state.settings.timezone)
 
 
-def _read(request: Request, session: SessionDep, ticket_id: int) -> TicketRead:
-    ticket = service.get_ticket(session, ticket_id)
+def _read(request: Request, session: SessionDep, ticket_id: int, viewer: User) -> TicketRead:
+    ticket = service.get_ticket(session, ticket_id, viewer)
     events = service.events_of(session, ticket_id)
     return service.to_read(ticket, events, clock.now(), _context(request, session))
 
@@ -46,7 +46,7 @@ def create_ticket(
 ) -> TicketRead:
     """Record a ticket (complaint, inquiry, service request, claim)."""
     ticket = service.create_ticket(session, ticket_in=body, actor=user)
-    return _read(request, session, ticket.id)
+    return _read(request, session, ticket.id, user)
 
 
 @router.get("", response_model=list[TicketRead])
@@ -95,6 +95,7 @@ def list_tickets(
         ctx=_context(request, session),
         limit=limit,
         offset=offset,
+        viewer=user,
     )
 
 
@@ -103,14 +104,14 @@ def get_ticket(
     ticket_id: PathId, request: Request, session: SessionDep, user: Reader
 ) -> TicketRead:
     """One ticket with its SLA figures and timeline."""
-    return _read(request, session, ticket_id)
+    return _read(request, session, ticket_id, user)
 
 
 @router.post("/{ticket_id}/take", response_model=TicketRead)
 def take(ticket_id: PathId, request: Request, session: SessionDep, user: Worker) -> TicketRead:
     """Take an unowned ticket (首问负责制); 409 when someone else was first."""
     service.take(session, ticket_id=ticket_id, actor=user)
-    return _read(request, session, ticket_id)
+    return _read(request, session, ticket_id, user)
 
 
 @router.post("/{ticket_id}/actions", response_model=TicketRead)
@@ -129,7 +130,7 @@ def act(
         resolution_code=body.resolution_code,
         root_cause=body.root_cause,
     )
-    return _read(request, session, ticket_id)
+    return _read(request, session, ticket_id, user)
 
 
 @router.post("/{ticket_id}/satisfaction", response_model=TicketRead)
@@ -141,7 +142,7 @@ def satisfaction(
     service.record_satisfaction(
         session, ticket_id=ticket_id, score=body.score, actor=user, comment=body.comment
     )
-    return _read(request, session, ticket_id)
+    return _read(request, session, ticket_id, user)
 
 
 @router.post("/{ticket_id}/hand-over", response_model=TicketRead)
@@ -152,4 +153,4 @@ def hand_over(
     service.hand_over(
         session, ticket_id=ticket_id, to_user_id=body.to_user_id, reason=body.reason, actor=user
     )
-    return _read(request, session, ticket_id)
+    return _read(request, session, ticket_id, user)

@@ -89,6 +89,12 @@ ALLOWED_TYPES: dict[str, AllowedType] = {
     "mp4": _allowed("video/mp4"),
 }
 
+# What a download can be served as (documented in the OpenAPI of the download routes).
+DOWNLOAD_CONTENT: dict[str, dict[str, object]] = {
+    "application/octet-stream": {},
+    **{allowed.content_type: {} for allowed in ALLOWED_TYPES.values()},
+}
+
 # Declared types that are refused whatever the name and content say: a browser or client
 # that calls a file one of these means it to be run or rendered.
 _REFUSED_DECLARED = re.compile(
@@ -298,6 +304,25 @@ def stored_path(storage_key: str, settings: Settings | None = None) -> Path | No
     return path
 
 
+def _visible_to(
+    session: Session, viewer: User | None, ticket_id: int | None, claim_id: int | None
+) -> bool:
+    """Whether ``viewer`` may see the ticket or claim (a claim through its ticket) under
+    their row-level scope (tickets.service.can_see_ticket); None: the system. A scoped
+    viewer sees a claim without a ticket only if unscoped, as scopes list what is allowed."""
+    # Imported here: the ticket service imports half the domains, which import this module.
+    from guanxi.security.scope import scope_of
+    from guanxi.tickets.service import can_see_ticket
+
+    if viewer is None or scope_of(viewer) is None:
+        return True
+    if claim_id is not None:
+        claim = session.get(Claim, claim_id)
+        ticket_id = claim.ticket_id if claim is not None else None
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    return ticket is not None and can_see_ticket(session, viewer, ticket)
+
+
 def _lock_target(session: Session, ticket_id: int | None, claim_id: int | None) -> None:
     """Lock the ticket or claim the file goes on (so two uploads cannot both pass the
     count check), or NotFound."""
@@ -331,6 +356,9 @@ def store(
     """
     if (ticket_id is None) == (claim_id is None):
         raise ValueError("an attachment belongs to exactly one ticket or claim")
+    if not _visible_to(session, actor, ticket_id, claim_id):
+        target = "ticket" if ticket_id is not None else "claim"
+        raise NotFound(f"{target} not found", id=ticket_id or claim_id)
     received = receive(
         filename=filename, declared_type=declared_type, stream=stream, settings=settings
     )
@@ -384,9 +412,17 @@ def store(
 
 
 def list_for(
-    session: Session, *, ticket_id: int | None = None, claim_id: int | None = None
+    session: Session,
+    *,
+    ticket_id: int | None = None,
+    claim_id: int | None = None,
+    viewer: User | None = None,
 ) -> list[Attachment]:
-    """The files of a ticket or a claim, oldest first."""
+    """The files of a ticket or a claim, oldest first; NotFound when ``viewer`` may not
+    see the ticket (out of scope)."""
+    if not _visible_to(session, viewer, ticket_id, claim_id):
+        kind = "ticket" if ticket_id is not None else "claim"
+        raise NotFound(f"{kind} not found", id=ticket_id or claim_id)
     owner = Attachment.ticket_id if ticket_id is not None else Attachment.claim_id
     target = ticket_id if ticket_id is not None else claim_id
     stmt = select(Attachment).where(owner == target).order_by(Attachment.id)
@@ -402,10 +438,17 @@ class Download:
 
 
 def open_for_download(
-    session: Session, *, attachment_id: int, settings: Settings | None = None
+    session: Session,
+    *,
+    attachment_id: int,
+    settings: Settings | None = None,
+    viewer: User | None = None,
 ) -> Download:
-    """The attachment and the path of its bytes; NotFound when either is missing."""
+    """The attachment and the path of its bytes; NotFound when either is missing or
+    ``viewer`` may not see its ticket (out of scope looks the same as missing)."""
     row = session.get(Attachment, attachment_id)
+    if row is not None and not _visible_to(session, viewer, row.ticket_id, row.claim_id):
+        row = None
     # A row that outlived its file is answered as any missing file (stored_path logs it).
     path = stored_path(row.storage_key, settings) if row is not None else None
     if row is None or path is None:

@@ -150,7 +150,10 @@ def ticket_attachments(
     ticket_id: PathId, session: SessionDep, user: Reader
 ) -> list[AttachmentRead]:
     """The files of a ticket, oldest first."""
-    return [AttachmentRead.of(a) for a in attachments.list_for(session, ticket_id=ticket_id)]
+    return [
+        AttachmentRead.of(a)
+        for a in attachments.list_for(session, ticket_id=ticket_id, viewer=user)
+    ]
 
 
 @router.post(
@@ -170,13 +173,15 @@ def upload_to_claim(
 @router.get("/api/v1/claims/{claim_id}/attachments", response_model=list[AttachmentRead])
 def claim_attachments(claim_id: PathId, session: SessionDep, user: Reader) -> list[AttachmentRead]:
     """The evidence of a claim, oldest first."""
-    return [AttachmentRead.of(a) for a in attachments.list_for(session, claim_id=claim_id)]
+    return [
+        AttachmentRead.of(a) for a in attachments.list_for(session, claim_id=claim_id, viewer=user)
+    ]
 
 
 @router.get(
     "/api/v1/attachments/{attachment_id}",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={200: {"content": attachments.DOWNLOAD_CONTENT}},
 )
 def download(
     attachment_id: PathId, request: Request, session: SessionDep, user: Reader
@@ -184,7 +189,7 @@ def download(
     """The file, as a download: ``Content-Disposition: attachment``, the type recorded at
     upload, ``nosniff`` and a sandboxing content policy, so nothing in it is ever run."""
     found = attachments.open_for_download(
-        session, attachment_id=attachment_id, settings=request.app.state.settings
+        session, attachment_id=attachment_id, settings=request.app.state.settings, viewer=user
     )
     return stored_file_response(
         found.path, content_type=found.attachment.content_type, filename=found.attachment.filename

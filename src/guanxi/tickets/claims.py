@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import record
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
@@ -179,7 +180,10 @@ def decide(
             action="claim.approved" if approve else "claim.rejected",
             target_type="claim",
             target_id=claim.id,
-            after={"approved_fen": claim.approved_fen, "note": note},
+            after={
+                "approved_fen": claim.approved_fen,
+                "note": seal_about_customer(session, claim.customer_id, note),
+            },
         )
     return claim
 

@@ -333,7 +333,7 @@ def new_claim(
     """The file-a-claim form, prefilled with the ticket's waybill."""
     values: dict[str, Any] = {"reason": ClaimReason.damage.value}
     if ticket_id is not None:
-        ticket = get_ticket(session, ticket_id)
+        ticket = get_ticket(session, ticket_id, user)
         values |= {"ticket_id": ticket.id, "waybill_no": ticket.waybill_no or ""}
     return _claim_form(request, values, {})
 
@@ -484,7 +484,7 @@ def ticket_attachments(
 ) -> Response:
     """The ticket's files and claims with the upload form: the section htmx loads into the
     ticket page, or a page of its own without JavaScript."""
-    ticket = get_ticket(session, ticket_id)
+    ticket = get_ticket(session, ticket_id, user)
     template = (
         "tickets/_attachment_list.html"
         if request.headers.get("HX-Request")

@@ -98,7 +98,7 @@ def queue(
         due_before=now + timedelta(minutes=SOON_MINUTES) if view == "soon" else None,
     )
     tickets = service.list_tickets(
-        session, filters=filters, now=now, ctx=_context(request, session), limit=100
+        session, filters=filters, now=now, ctx=_context(request, session), limit=100, viewer=user
     )
     lang = request_language(request)
     return render(
@@ -243,7 +243,7 @@ def ticket_page(
     ticket_id: PathId, request: Request, session: SessionDep, user: Reader, error: str | None = None
 ) -> Response:
     """The ticket: facts, SLA countdowns, timeline, the shipment's steps, actions."""
-    ticket = service.get_ticket(session, ticket_id)
+    ticket = service.get_ticket(session, ticket_id, user)
     events = service.events_of(session, ticket_id)
     read = service.to_read(ticket, events, clock.now(), _context(request, session))
     shipment = find_by_waybill(session, ticket.waybill_no) if ticket.waybill_no else None
@@ -337,9 +337,11 @@ async def act(ticket_id: PathId, request: Request, session: SessionDep, user: Wo
 
 
 @router.post("/tickets/{ticket_id}/satisfaction", response_class=HTMLResponse)
-async def satisfaction(ticket_id: PathId, user: Worker) -> Response:
+def satisfaction(ticket_id: PathId, session: SessionDep, user: Worker) -> Response:
     """The customer's satisfaction as told on the phone is typed into the survey now
-    (surveys/): an old form posting here is sent there."""
+    (surveys/): an old form posting here is sent there (a ticket the user may not see is
+    missing)."""
+    service.get_ticket(session, ticket_id, user)
     return RedirectResponse(f"/surveys/enter?ticket_id={ticket_id}", status_code=303)
 
 

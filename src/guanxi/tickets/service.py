@@ -17,22 +17,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, case, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, case, false, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from guanxi.audit.sealing import seal_about_customer
 from guanxi.audit.service import Actor, record
 from guanxi.config import get_settings
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
-from guanxi.customers.service import get_customer
+from guanxi.customers.models import Customer
+from guanxi.customers.service import get_customer, region_clause
 from guanxi.interactions.service import schedule_follow_up
 from guanxi.notify.service import notify
 from guanxi.security.crypto import cipher
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission, Role, role_has
+from guanxi.security.scope import scope_of
 from guanxi.security.service import actor_of, has_permission
 from guanxi.shipments.models import Shipment
 from guanxi.tickets.categories import check_code
@@ -384,10 +387,37 @@ def _is_repeat(
     return found is not None
 
 
-def get_ticket(session: Session, ticket_id: int) -> Ticket:
-    """One ticket, or NotFound."""
+def ticket_clause(viewer: User) -> ColumnElement[bool] | None:
+    """The tickets a viewer may see, as a condition on ``Ticket``; None when the viewer is
+    unscoped (every ticket). A scoped viewer (security/scope.py) sees the tickets of their
+    teams and those of customers in their regions."""
+    scope = scope_of(viewer)
+    if scope is None:
+        return None
+    parts: list[ColumnElement[bool]] = []
+    if scope.team_ids:
+        parts.append(Ticket.team_id.in_(scope.team_ids))
+    if scope.regions:
+        parts.append(Ticket.customer_id.in_(select(Customer.id).where(region_clause(scope))))
+    return or_(*parts) if parts else false()
+
+
+def can_see_ticket(session: Session, viewer: User, ticket: Ticket) -> bool:
+    """The rule of :func:`ticket_clause` for one loaded ticket."""
+    scope = scope_of(viewer)
+    if scope is None or (ticket.team_id is not None and ticket.team_id in scope.team_ids):
+        return True
+    if ticket.customer_id is None or not scope.regions:
+        return False
+    customer = session.get(Customer, ticket.customer_id)
+    return customer is not None and scope.covers_region(customer.region)
+
+
+def get_ticket(session: Session, ticket_id: int, viewer: User | None = None) -> Ticket:
+    """One ticket, or NotFound (also when ``viewer`` may not see it: out of scope looks
+    the same as missing). Without a viewer: the system's own reads (jobs, hooks)."""
     ticket = session.get(Ticket, ticket_id, populate_existing=True)
-    if ticket is None:
+    if ticket is None or (viewer is not None and not can_see_ticket(session, viewer, ticket)):
         raise NotFound("ticket not found", ticket_id=ticket_id)
     return ticket
 
@@ -405,7 +435,7 @@ def take(session: Session, *, ticket_id: int, actor: User) -> Ticket:
     """Take an unowned ticket (首问负责制). Of two agents taking it at once, one wins; the
     other gets Conflict ``ticket_taken``."""
     with write_transaction(session):
-        before = get_ticket(session, ticket_id).status
+        before = get_ticket(session, ticket_id, actor).status
         status = TicketStatus.assigned.value if before == TicketStatus.new.value else before
         # One conditional statement: the database decides who was first.
         result = session.execute(
@@ -466,7 +496,7 @@ def act(
         )
     try:
         with write_transaction(session):
-            ticket = get_ticket(session, ticket_id)
+            ticket = get_ticket(session, ticket_id, actor)
             if ticket.version != version:
                 raise Conflict("version_conflict", field="version")
             _may_work(ticket, actor)
@@ -557,7 +587,7 @@ def record_satisfaction(
             [FieldError(("score",), "ticket_score", "Choose a score from 1 to 10")]
         )
     with write_transaction(session):
-        ticket = get_ticket(session, ticket_id)
+        ticket = get_ticket(session, ticket_id, actor if isinstance(actor, User) else None)
         current = TicketStatus(ticket.status)
         if current not in DONE:
             raise Conflict("ticket_transition", field="score", status=current.value)
@@ -645,7 +675,7 @@ def hand_over(
     """Hand a ticket to another agent, with the reason on the timeline; the first owner
     stays accountable."""
     with write_transaction(session):
-        ticket = get_ticket(session, ticket_id)
+        ticket = get_ticket(session, ticket_id, actor)
         _may_work(ticket, actor)
         receiver = session.get(User, to_user_id)
         if receiver is None or not receiver.is_active:
@@ -685,7 +715,10 @@ def hand_over(
             target_type="ticket",
             target_id=ticket.id,
             before={"owner_id": previous},
-            after={"owner_id": to_user_id, "reason": reason},
+            after={
+                "owner_id": to_user_id,
+                "reason": seal_about_customer(session, ticket.customer_id, reason),
+            },
         )
     return ticket
 
@@ -733,10 +766,15 @@ def list_tickets(
     ctx: SlaContext,
     limit: int = 50,
     offset: int = 0,
+    viewer: User | None = None,
 ) -> list[TicketRead]:
     """A queue page, each ticket with its SLA countdowns: urgent first then oldest first;
-    the breaching-soon queue soonest due first."""
+    the breaching-soon queue soonest due first. With ``viewer``: only the tickets in their
+    scope (:func:`ticket_clause`)."""
     stmt = select(Ticket)
+    seen = ticket_clause(viewer) if viewer is not None else None
+    if seen is not None:
+        stmt = stmt.where(seen)
     if filters.owner_id is not None:
         stmt = stmt.where(Ticket.owner_id == filters.owner_id)
     if filters.team_ids is not None:

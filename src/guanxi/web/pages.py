@@ -1,4 +1,4 @@
-"""Shared pages: sign in and out, language switch, start page, health check."""
+"""Shared pages: sign in and out, language switch, start page (health: web/ops.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from guanxi.core import i18n
 from guanxi.core.errors import NotAuthenticated
-from guanxi.core.health import database_ok
 from guanxi.core.web import LANG_COOKIE, request_language
-from guanxi.security import service
+from guanxi.security import service, signin
 from guanxi.security.deps import SESSION_COOKIE, SessionDep, require
+from guanxi.security.lockout import LoginPolicy
 from guanxi.security.models import User
 from guanxi.web.render import render
 
@@ -50,9 +50,17 @@ def login(
     password: Annotated[str, Form(max_length=256)] = "",
     next: Annotated[str, Form(max_length=500)] = "/customers",
 ) -> Response:
-    """Check the password, open a browser session, go where the user was heading."""
+    """Check the password (throttled, see security/lockout.py), then the second factor if
+    any, open a browser session, go where the user was heading."""
+    settings = request.app.state.settings
     try:
-        user = service.authenticate(session, username=username, password=password)
+        user = service.authenticate(
+            session,
+            username=username,
+            password=password,
+            address=signin.client_address(request),
+            policy=LoginPolicy.from_settings(settings),
+        )
     except NotAuthenticated:
         lang = request_language(request)
         return render(
@@ -63,20 +71,8 @@ def login(
             username=username,
             error=i18n.gettext(lang, "Wrong user name or password"),
         )
-    settings = request.app.state.settings
-    secret, _ = service.issue_token(session, user=user, kind="web", hours=settings.session_hours)
-    response = RedirectResponse(_local(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=settings.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
-    if user.language:
-        response.set_cookie(LANG_COOKIE, user.language, max_age=365 * 86400, samesite="lax")
-    return response
+    # Enrolled users and administrators continue with the second factor (security/signin.py).
+    return signin.after_password(request, session, user=user, next_url=_local(next))
 
 
 @router.post("/logout")
@@ -103,10 +99,3 @@ def set_language(code: str, request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
     return response
-
-
-@router.get("/healthz")
-def healthz(session: SessionDep) -> JSONResponse:
-    """Liveness for load balancers and monitoring."""
-    ok = database_ok(session)
-    return JSONResponse({"status": "ok" if ok else "error"}, status_code=200 if ok else 503)

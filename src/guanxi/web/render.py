@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
+from sqlalchemy import inspect
 
 from guanxi.audit.labels import ACTION_LABELS
 from guanxi.core import i18n
@@ -17,6 +18,7 @@ from guanxi.customers.enums import LABELS as CUSTOMER_LABELS
 from guanxi.dedupe.enums import LABELS as DEDUPE_LABELS
 from guanxi.interactions.enums import LABELS as INTERACTION_LABELS
 from guanxi.pool.enums import LABELS as POOL_LABELS
+from guanxi.security.models import User
 from guanxi.security.permissions import ROLE_LABELS
 from guanxi.security.service import permissions_of
 from guanxi.shipments.enums import LABELS as SHIPMENT_LABELS
@@ -38,11 +40,27 @@ def environment() -> Environment:
     return template_environment()
 
 
+def _usable(request: Request, user: User | None) -> User | None:
+    """The signed-in user, read again when a failed write rolled the request's session
+    back (which expires every instance) and the session was closed before the error page
+    is drawn: without this a refused form post (a 404 inside a service) answered 500."""
+    if user is None:
+        return None
+    state = inspect(user)
+    if state.session is not None or not state.expired_attributes or state.identity is None:
+        return user
+    with request.app.state.sessionmaker() as session:
+        fresh: User | None = session.get(User, state.identity[0])
+        if fresh is not None:
+            fresh.token_scopes = user.token_scopes
+    return fresh
+
+
 def context(request: Request, **values: Any) -> dict[str, Any]:
     """The variables every page has: translation, user, permissions, CSRF token, helpers."""
     lang = request_language(request)
     tz = request.app.state.settings.timezone
-    user = getattr(request.state, "user", None)
+    user = _usable(request, getattr(request.state, "user", None))
 
     def _(message: str, **params: Any) -> str:
         return i18n.gettext(lang, message, **params)

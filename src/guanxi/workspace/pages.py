@@ -34,7 +34,9 @@ def customer_page(
     user: Annotated[User, require(Permission.customer_read)],
 ) -> Response:
     """Profile, identifiers (masked), addresses, contacts, shipping, recent shipments, history."""
-    view = customer_360(session, customer_id=customer_id, viewer=user)
+    view = customer_360(
+        session, customer_id=customer_id, viewer=user, lang=request_language(request)
+    )
     # Merges are shown on the page only (the 360 API stays on its measured hot path).
     merges = (
         merges_of(session, customer_id) if has_permission(user, Permission.customer_merge) else []

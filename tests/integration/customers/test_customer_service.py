@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
+from guanxi.audit.sealing import seal, unseal
 from guanxi.audit.service import Actor
 from guanxi.core.errors import Conflict, NotFound, ValidationFailed
 from guanxi.customers import service
@@ -111,8 +112,21 @@ def test_update_records_only_changed_fields(
     entry = db.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
     assert entry is not None
     assert entry.action == "customer.updated"
-    assert entry.before == {"name": "赵六", "phones": ["139****5678"]}
-    assert entry.after == {"name": "赵六六", "phones": ["138****8000"]}
+    # The names are sealed under the customer's audit key (deterministic per customer),
+    # the phones masked.
+    assert entry.before == {
+        "name": seal(db, "customer", customer.id, "赵六"),
+        "phones": ["139****5678"],
+    }
+    assert entry.after == {
+        "name": seal(db, "customer", customer.id, "赵六六"),
+        "phones": ["138****8000"],
+    }
+    assert entry.before["name"].startswith(f"sealed:v1:customer:{customer.id}:")
+    assert [unseal(db, entry.before["name"]), unseal(db, entry.after["name"])] == [
+        "赵六",
+        "赵六六",
+    ]
     assert entry.actor_name == agent.username
     tokens = set(
         db.scalars(select(SearchToken.token).where(SearchToken.customer_id == customer.id))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
+from guanxi.audit.sealing import seal, unseal
 from guanxi.audit.service import Actor, verify
 from guanxi.customers.models import ContactPerson, Customer, CustomerPhone, SearchToken
 from guanxi.customers.queries import CustomerFilters, list_customers
@@ -136,7 +137,12 @@ def test_reimport_changes_nothing_then_updates(
     update = db.scalar(select(AuditEntry).where(AuditEntry.action == "customer.updated"))
     assert update is not None
     assert update.target_id == str(shunda.id)
-    assert update.after == {"name": "杭州顺达物流股份有限公司", "industry": "物流"}
+    # The name is sealed under the customer's audit key.
+    assert update.after == {
+        "name": seal(db, "customer", shunda.id, "杭州顺达物流股份有限公司"),
+        "industry": "物流",
+    }
+    assert unseal(db, update.after["name"]) == "杭州顺达物流股份有限公司"
     tokens = set(db.scalars(select(SearchToken.token).where(SearchToken.customer_id == shunda.id)))
     assert "股份" in tokens
 

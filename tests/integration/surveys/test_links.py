@@ -26,9 +26,10 @@ def test_a_link_opens_its_survey_and_answers_once(
     assert "客户关系调查" in page.text
     assert "您有多大可能向亲友或同事推荐我们？" in page.text
     assert page.headers["cache-control"] == "no-store"
-    # Small, with everything inline: no scripts, no stylesheets to fetch.
+    # Small: no scripts, one small cacheable stylesheet (the CSP forbids inline styles).
     assert "<script" not in page.text
-    assert 'rel="stylesheet"' not in page.text
+    assert page.text.count('rel="stylesheet"') == 1
+    assert '<link rel="stylesheet" href="/static/css/survey-public.css">' in page.text
     assert len(page.content) < 20_000
     sent = client.post(
         f"/q/{invited.token}",

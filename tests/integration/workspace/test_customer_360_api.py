@@ -7,6 +7,7 @@ read transaction); these tests pin what that path must keep from ``require``.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -205,6 +206,11 @@ def test_the_whole_body_masked(
     created = body["history"][-1]
     assert created["actor_name"] == "test"
     assert created["after"]["phones"] == ["139****5678", "0571-****1234"]
+    # Personal texts are sealed in the log and shown masked (names keep one character).
+    assert created["after"]["name"] == "杭**"
+    assert created["after"]["addresses"] == ["浙江省杭…"]
+    assert created["after"]["contacts"] == ["陈**", "李**"]
+    assert "顺达" not in json.dumps(body["history"], ensure_ascii=False)
     assert "88881234" not in resp.text
     assert code not in resp.text
     assert list(body) == ["customer", "shipment_stats", "recent_shipments", "history"]

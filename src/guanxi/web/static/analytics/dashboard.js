@@ -46,11 +46,15 @@
     return out;
   }
 
+  // Tooltips drawn on the canvas: ECharts' HTML tooltips carry inline style attributes,
+  // which the content security policy refuses (core/headers.py).
+  var TOOLTIP_MODE = "richText";
+
   function optionFor(spec) {
     if (spec.type === "pie") {
       return {
         color: PALETTE,
-        tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)" },
+        tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)", renderMode: TOOLTIP_MODE },
         legend: { type: "scroll", bottom: 0 },
         series: [{ type: "pie", radius: ["35%", "62%"], center: ["50%", "45%"], data: spec.data,
                    label: { formatter: "{b}\n{d}%" } }]
@@ -61,7 +65,7 @@
     var horizontal = !!spec.horizontal;
     return {
       color: PALETTE,
-      tooltip: { trigger: "axis" },
+      tooltip: { trigger: "axis", renderMode: TOOLTIP_MODE },
       legend: { type: "scroll", top: 0 },
       grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
       xAxis: horizontal ? axes[0] : categories,

@@ -1,0 +1,1 @@
+"""Backups: ``guanxi backup create | verify | restore`` (database + record files + manifest)."""
