@@ -17,7 +17,6 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,9 +28,6 @@ from guanxi.security.deps import SessionDep
 router = APIRouter()
 
 LOOPBACK = {"127.0.0.1", "::1"}
-# Statuses of messages still to be sent: the queue. Sent and cancelled ones are history and
-# would make each scrape count the whole table.
-QUEUED = ("pending", "sending", "failed")
 # Headers a reverse proxy adds: a request carrying one did not come from this machine,
 # whatever its connection's address.
 _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
@@ -75,7 +71,7 @@ class OutboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One sample per channel and queued status present in the outbox."""
-        from guanxi.notify.models import OutboxMessage
+        from guanxi.notify.outbox_admin import queued_counts
 
         family = GaugeMetricFamily(
             "guanxi_outbox_messages",
@@ -84,16 +80,12 @@ class OutboxCollector(Collector):
         )
         try:
             with self.factory() as session:
-                rows = session.execute(
-                    select(OutboxMessage.channel, OutboxMessage.status, func.count())
-                    .where(OutboxMessage.status.in_(QUEUED))
-                    .group_by(OutboxMessage.channel, OutboxMessage.status)
-                ).all()
+                rows = queued_counts(session)
         except SQLAlchemyError:
             # The database's own state shows on /readyz; the rest of the scrape still counts.
             return
         for channel, status, count in rows:
-            family.add_metric([str(channel), str(status)], float(count))
+            family.add_metric([channel, status], float(count))
         yield family
 
 
