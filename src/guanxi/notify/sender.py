@@ -131,6 +131,9 @@ class _Batch:
     http: httpx.Client | None
     result: SendResult = field(default_factory=SendResult)
     quiet: QuietHours | None = None
+    # The instant the caller fixed (a replay, a test), None for the live clock: claims
+    # then judge the quiet hours at that instant, not at the wall clock's.
+    at: datetime | None = None
 
 
 _disabled_logged: set[str] = set()
@@ -156,7 +159,7 @@ def send_due(
     stay pending and the fact is logged once per process. Safe to run twice or on several
     workers at once.
     """
-    batch = _Batch(now or clock.now(), mailer, sms, http)
+    batch = _Batch(now or clock.now(), mailer, sms, http, at=now)
     result = batch.result
     enabled = [Channel.webhook.value]
     if mailer is not None:
@@ -282,7 +285,7 @@ def _claim(session_factory: Callable[[], Session], message_id: int, batch: _Batc
         if row is None or row.status not in OPEN or row.next_attempt_at > batch.cutoff:
             result.skipped += 1
             return None
-        now = clock.now()
+        now = batch.at or clock.now()
         # Exactly the row as read: a concurrent claim changes attempts and the due time,
         # so only one of two workers that read the same row gets rowcount 1.
         same = (
