@@ -172,6 +172,9 @@ def main() -> int:
     parser.add_argument("--db", type=Path, default=None, help="SQLite source (copied)")
     parser.add_argument("--pg", help="PostgreSQL server URL (source kept, copy dropped)")
     parser.add_argument("--batch", type=int, default=2000, help="values per transaction")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="rotation workers (default: 2 on PG, 1 SQLite)"
+    )
     parser.add_argument("--baseline", type=int, default=15, help="seconds of API before")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp"))
     args = parser.parse_args()
@@ -199,6 +202,8 @@ def main() -> int:
         {k: base64.b64decode(v) for k, v in field_keys.items()}, NEW_KID, base64.b64decode(blind)
     )
     engine = make_engine(url, sqlite_mmap_bytes=0)
+    # As ``guanxi keys rotate`` chooses.
+    workers = args.workers or (2 if engine.dialect.name == "postgresql" else 1)
     server = None
     try:
         started = time.perf_counter()
@@ -243,7 +248,11 @@ def main() -> int:
         rot_start = time.time()
         with make_sessionmaker(engine)() as session:
             result = rotation.rotate(
-                session, actor=Actor.system("bench"), field_cipher=new_cipher, batch=args.batch
+                session,
+                actor=Actor.system("bench"),
+                field_cipher=new_cipher,
+                batch=args.batch,
+                workers=workers,
             )
         rot_end = time.time()
         stop.set()
@@ -272,7 +281,10 @@ def main() -> int:
     during = [s for s in samples if rot_start <= s[0] <= rot_end]
     retired = rotation.retired_values(statuses, NEW_KID)
     load = os.getloadavg()
-    print(f"database: {where}; {max_id or 0:,} customers; batch {args.batch:,}")
+    print(
+        f"database: {where}; {max_id or 0:,} customers; batch {args.batch:,}; "
+        f"{workers} worker{'s' if workers > 1 else ''}"
+    )
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores)")
     print(f"  {'column':<34}{'values':>12}{'seconds':>9}{'values/s':>10}")
     for name, n in sorted(result.rotated.items(), key=lambda kv: -kv[1]):

@@ -1,5 +1,7 @@
-"""The role x route x scope matrix: every route that takes a customer, ticket or shipment
-id, for a scoped user of each role, against a record inside and one outside the scope.
+"""The role x route x scope matrix: every route that takes a customer, ticket, shipment,
+contract or sales opportunity id, for a scoped user of each role, against a record inside and one
+outside the scope (for opportunities also a lead without a customer: inside when the user
+owns it, outside when it is in the pool).
 
 Anonymous: 401. Without the route's permission: 403 (in or out of scope alike). Out of
 scope: 404, exactly as a missing record. In scope: the route's success. Every list, search
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +26,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor
+from guanxi.contracts.models import Contract
+from guanxi.contracts.schemas import ContractCreate
+from guanxi.contracts.service import create_contract, site_today
+from guanxi.sales.models import Opportunity
+from guanxi.sales.schemas import OpportunityCreate
+from guanxi.sales.service import create_opportunity
 from guanxi.security.deps import route_permission
 from guanxi.security.permissions import ROLE_PERMISSIONS, Role
 from guanxi.security.scope import set_scope
@@ -36,7 +45,13 @@ from tests.contracts.test_route_permissions import api_routes
 
 # Permissions a route checks beyond its dependency's (any one of them will do).
 ALSO_NEEDS = {("GET", "/customers/{customer_id}/surveys"): {"surveys.read", "surveys.enter"}}
-ID_PARAMS = {"customer_id": "customer", "ticket_id": "ticket", "shipment_id": "shipment"}
+ID_PARAMS = {
+    "customer_id": "customer",
+    "ticket_id": "ticket",
+    "shipment_id": "shipment",
+    "opportunity_id": "opportunity",
+    "contract_id": "contract",
+}
 # Other path parameters of those routes, with a valid value.
 OTHER_PARAMS = {"field": "phones"}
 
@@ -47,6 +62,27 @@ CANARY_PHONE = "13900139000"
 INSIDE_CUSTOMER = "范围内客户"
 INSIDE_TICKET = "范围内工单"
 INSIDE_WAYBILL = "GXINSIDE0001"
+CANARY_OPPORTUNITY = "越界金丝雀商机"
+CANARY_LEAD = "越界金丝雀线索"
+CANARY_CONTRACT = "越界金丝雀合同"
+INSIDE_CONTRACT = "范围内合同"
+# Contracts are signed with enterprises: one inside the scope and one outside.
+CANARY_ENTERPRISE = "越界金丝雀企业"
+INSIDE_ENTERPRISE = "范围内企业"
+INSIDE_OPPORTUNITY = "范围内商机"
+INSIDE_LEAD = "范围内网站线索"
+CANARIES = (
+    CANARY_CUSTOMER,
+    CANARY_TICKET,
+    CANARY_WAYBILL,
+    CANARY_OPPORTUNITY,
+    CANARY_LEAD,
+    CANARY_CONTRACT,
+    CANARY_ENTERPRISE,
+)
+# Expected revenue in fen of the opportunities inside and outside the scope (the outside
+# one would show in the pipeline's totals).
+INSIDE_REVENUE, OUTSIDE_REVENUE = 120_000, 9_876_500
 
 
 @dataclass
@@ -56,6 +92,10 @@ class World:
     customer: dict[str, int]
     ticket: dict[str, int]
     shipment: dict[str, int]
+    opportunity: dict[str, int]
+    # Leads without a customer: the user's own ("in") and one in the pool ("out").
+    lead: dict[str, int]
+    contract: dict[str, int]
     attachment: dict[str, int]
     colleague_id: int
     headers: dict[str, str]
@@ -64,18 +104,22 @@ class World:
     # The JSON answer of the last step run before a call (a coupon's code).
     last: dict[str, Any] = field(default_factory=dict)
 
-    def ids(self, side: str) -> dict[str, int]:
-        """The path ids of one side."""
+    def ids(self, side: str, lead: bool = False) -> dict[str, int]:
+        """The path ids of one side (``lead``: the lead without a customer as the
+        opportunity)."""
         return {
             "customer_id": self.customer[side],
             "ticket_id": self.ticket[side],
             "shipment_id": self.shipment[side],
+            "opportunity_id": (self.lead if lead else self.opportunity)[side],
+            "contract_id": self.contract[side],
         }
 
 
 # A step run before an in-scope call, inside its savepoint: who runs it ("self": the user
 # under test, "admin": an unscoped administrator), method ("ACT": a ticket action), path
-# and JSON body.
+# and JSON body ("{customer_id}": the customer's id, "{version}": the version of the
+# opportunity or contract the path names).
 Step = tuple[str, str, str, dict[str, Any] | None]
 
 
@@ -90,6 +134,8 @@ class Call:
     file: bool = False
     before: tuple[Step, ...] = ()
     expect: tuple[int, ...] | None = None
+    # The route acts on a lead without a customer (converting one).
+    on_lead: bool = False
 
     def success(self, method: str, path: str) -> tuple[int, ...]:
         """The answers that mean done: as set, else 200 (a page's form post: its panel
@@ -103,6 +149,36 @@ def _ticket_version(world: World, side: str) -> int:
     # Out of scope the ticket cannot be read: any version will do, the answer is 404.
     resp = world.client.get(f"/api/v1/tickets/{world.ticket[side]}", headers=world.headers)
     return int(resp.json()["version"]) if resp.status_code == 200 else 1
+
+
+def _opportunity_version(world: World, side: str, lead: bool = False) -> int:
+    # Read as the administrator: out of scope (or without the right) any version will do.
+    opportunity_id = (world.lead if lead else world.opportunity)[side]
+    resp = world.client.get(
+        f"/api/v1/sales/opportunities/{opportunity_id}", headers=world.admin_headers
+    )
+    return int(resp.json()["version"])
+
+
+def _version(world: World, side: str) -> int:
+    return _opportunity_version(world, side)
+
+
+def _contract_version(world: World, side: str) -> int:
+    resp = world.client.get(
+        f"/api/v1/contracts/{world.contract[side]}", headers=world.admin_headers
+    )
+    return int(resp.json()["version"])
+
+
+def _terms(world: World, side: str) -> dict[str, Any]:
+    """A draft's terms as edited (the contract runs from a month ago for a year)."""
+    start = site_today() - timedelta(days=30)
+    return {
+        "title": "改过的合同",
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=364)).isoformat(),
+    }
 
 
 TAKE: tuple[Step, ...] = (("self", "POST", "/api/v1/tickets/{ticket_id}/take", None),)
@@ -151,6 +227,15 @@ WITH_COUPON: tuple[Step, ...] = (
     ),
 )
 PAGE_POST = (200, 303)
+OPPORTUNITY = "/api/v1/sales/opportunities/{opportunity_id}"
+IN_POOL: tuple[Step, ...] = (
+    ("admin", "POST", OPPORTUNITY + "/assign", {"owner_id": None, "version": "{version}"}),
+)
+CONTRACT = "/api/v1/contracts/{contract_id}"
+ACTIVE: tuple[Step, ...] = (("admin", "POST", CONTRACT + "/activate", {"version": "{version}"}),)
+WON: tuple[Step, ...] = (
+    ("self", "POST", OPPORTUNITY + "/stage", {"stage": "won", "version": "{version}"}),
+)
 
 
 def _coupon(world: World, side: str) -> str:
@@ -238,11 +323,79 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/customers/{customer_id}/loyalty/void"): Call(
         before=WITH_COUPON, form=lambda w, s: {"code": _coupon(w, s), "reason": "作废"}
     ),
+    ("PUT", OPPORTUNITY): Call(
+        json=lambda w, s: {
+            "title": "改过的商机",
+            "expected_revenue": 100,
+            "version": _version(w, s),
+        }
+    ),
+    ("POST", OPPORTUNITY + "/stage"): Call(
+        json=lambda w, s: {"stage": "qualified", "version": _version(w, s)}
+    ),
+    ("POST", OPPORTUNITY + "/claim"): Call(before=IN_POOL),
+    ("POST", OPPORTUNITY + "/assign"): Call(
+        json=lambda w, s: {"owner_id": None, "version": _version(w, s)}
+    ),
+    ("POST", OPPORTUNITY + "/reopen"): Call(
+        before=WON, json=lambda w, s: {"reason": "客户回心转意", "version": _version(w, s)}
+    ),
+    ("POST", OPPORTUNITY + "/convert"): Call(
+        on_lead=True, json=lambda w, s: {"customer_id": w.customer["in"]}
+    ),
+    ("POST", OPPORTUNITY + "/interactions"): Call(
+        json=lambda w, s: {"customer_id": w.customer[s], "kind": "call", "summary": "回访"},
+        expect=(201,),
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}"): Call(
+        form=lambda w, s: {
+            "title": "改过的商机",
+            "expected_revenue": "1.00",
+            "version": str(_version(w, s)),
+        }  # fmt: skip
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}/stage"): Call(
+        form=lambda w, s: {"stage": "qualified", "version": str(_version(w, s)), "back": "detail"}
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}/claim"): Call(before=IN_POOL),
+    ("POST", "/sales/opportunities/{opportunity_id}/assign"): Call(
+        form=lambda w, s: {"owner_id": "unowned", "version": str(_version(w, s))}
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}/reopen"): Call(
+        before=WON, form=lambda w, s: {"reason": "客户回心转意", "version": str(_version(w, s))}
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}/convert"): Call(
+        on_lead=True, form=lambda w, s: {"customer_id": str(w.customer["in"])}
+    ),
+    ("POST", "/sales/opportunities/{opportunity_id}/interactions"): Call(
+        form=lambda w, s: {"kind": "call", "summary": "回访"}
+    ),
+    ("PUT", CONTRACT): Call(json=lambda w, s: {**_terms(w, s), "version": _contract_version(w, s)}),
+    ("POST", CONTRACT + "/activate"): Call(json=lambda w, s: {"version": _contract_version(w, s)}),
+    ("POST", CONTRACT + "/terminate"): Call(
+        before=ACTIVE,
+        json=lambda w, s: {"reason": "客户停业", "version": _contract_version(w, s)},
+    ),
+    ("POST", CONTRACT + "/renew"): Call(before=ACTIVE, json=lambda w, s: {}, expect=(201,)),
+    ("POST", CONTRACT + "/documents"): Call(file=True, expect=(201,)),
+    ("POST", "/contracts/{contract_id}"): Call(
+        form=lambda w, s: {**_terms(w, s), "version": str(_contract_version(w, s))}
+    ),
+    ("POST", "/contracts/{contract_id}/activate"): Call(
+        form=lambda w, s: {"version": str(_contract_version(w, s))}
+    ),
+    ("POST", "/contracts/{contract_id}/terminate"): Call(
+        before=ACTIVE,
+        form=lambda w, s: {"terminate_reason": "客户停业", "version": str(_contract_version(w, s))},
+    ),
+    ("POST", "/contracts/{contract_id}/renew"): Call(before=ACTIVE),
+    ("POST", "/contracts/{contract_id}/documents"): Call(file=True),
 }
 
 
 def id_routes(app: Any) -> list[tuple[str, str, str | None]]:
-    """(method, path, permission) of every route with a customer, ticket or shipment id."""
+    """(method, path, permission) of every route with a customer, ticket, shipment,
+    contract or opportunity id."""
     out = []
     for path, methods, route in api_routes(app):
         params = set(re.findall(r"{(\w+)}", path))
@@ -320,11 +473,60 @@ def _world(db: Session, app: Any, client: Any, login: Any, make_user: Any, make_
             stream=__import__("io").BytesIO(f"{name} {waybill}\n".encode()),
             settings=app.state.settings,
         ).id
+    opportunities, leads = {}, {}
+    for side, title, lead_title, revenue in (
+        ("in", INSIDE_OPPORTUNITY, INSIDE_LEAD, INSIDE_REVENUE),
+        ("out", CANARY_OPPORTUNITY, CANARY_LEAD, OUTSIDE_REVENUE),
+    ):
+        opportunity = create_opportunity(
+            db,
+            opportunity_in=OpportunityCreate(
+                title=title, customer_id=customers[side].id, expected_revenue=revenue
+            ),
+            actor=admin,
+        )
+        lead = create_opportunity(
+            db, opportunity_in=OpportunityCreate(title=lead_title, unowned=True), actor=admin
+        )
+        opportunities[side], leads[side] = opportunity.id, lead.id
+    # The user owns both opportunities and the inside lead (whatever the role would let
+    # them own: only the scope differs); the outside lead stays in the pool.
+    owned = [opportunities["in"], opportunities["out"], leads["in"]]
+    db.execute(update(Opportunity).where(Opportunity.id.in_(owned)).values(owner_id=user.id))
+    db.commit()
+    contracts = {}
+    start = site_today() - timedelta(days=30)
+    for side, title, name, region in (
+        ("in", INSIDE_CONTRACT, INSIDE_ENTERPRISE, "广东省广州市"),
+        ("out", CANARY_CONTRACT, CANARY_ENTERPRISE, "北京市"),
+    ):
+        enterprise = make_customer(name=name, kind="enterprise", region=region)
+        db.execute(
+            update(type(enterprise))
+            .where(type(enterprise).id == enterprise.id)
+            .values(owner_id=user.id)
+        )
+        contract = create_contract(
+            db,
+            contract_in=ContractCreate(
+                customer_id=enterprise.id,
+                title=title,
+                start_date=start,
+                end_date=start + timedelta(days=364),
+            ),
+            actor=admin,
+        )
+        contracts[side] = contract.id
+    db.execute(update(Contract).where(Contract.id.in_(contracts.values())).values(owner_id=user.id))
+    db.commit()
     set_scope(db, user_id=user.id, regions=["广东"], team_ids=[inside_team.id], actor=admin)
     return World(
         customer={k: v.id for k, v in customers.items()},
         ticket=tickets,
         shipment=shipments,
+        opportunity=opportunities,
+        lead=leads,
+        contract=contracts,
         attachment=files,
         colleague_id=colleague.id,
         headers=headers,
@@ -333,8 +535,13 @@ def _world(db: Session, app: Any, client: Any, login: Any, make_user: Any, make_
     )
 
 
+def _url(world: World, path: str, side: str, call: Call | None) -> str:
+    lead = call is not None and call.on_lead
+    return path.format(**world.ids(side, lead), **OTHER_PARAMS)
+
+
 def _call(world: World, method: str, path: str, side: str, call: Call | None) -> Any:
-    url = path.format(**world.ids(side), **OTHER_PARAMS)
+    url = _url(world, path, side, call)
     kw: dict[str, Any] = {"headers": world.headers, "follow_redirects": False}
     if call is not None and call.json is not None:
         kw["json"] = call.json(world, side)
@@ -346,7 +553,7 @@ def _call(world: World, method: str, path: str, side: str, call: Call | None) ->
 
 
 def _before(world: World, call: Call) -> None:
-    ids = {k: str(v) for k, v in world.ids("in").items()}
+    ids = {k: str(v) for k, v in world.ids("in", call.on_lead).items()}
     for who, method, path, body in call.before:
         headers = world.headers if who == "self" else world.admin_headers
         if method == "ACT":
@@ -356,6 +563,12 @@ def _before(world: World, call: Call) -> None:
         else:
             json = {k: int(v.format(**ids)) if v == "{customer_id}" else v
                     for k, v in (body or {}).items()}  # fmt: skip
+            if json.get("version") == "{version}":
+                json["version"] = (
+                    _contract_version(world, "in")
+                    if path.startswith(CONTRACT)
+                    else _opportunity_version(world, "in", call.on_lead)
+                )
             resp = world.client.request(
                 method, path.format(**ids), json=json or None, headers=headers
             )
@@ -400,7 +613,7 @@ def test_role_route_scope_matrix(
             try:
                 if side == "in" and allowed and call is not None:
                     _before(world, call)
-                url = path.format(**world.ids(side), **OTHER_PARAMS)
+                url = _url(world, path, side, call)
                 anonymous = world.client.request(method, url, follow_redirects=False)
                 if not _anonymous_refused(anonymous, path):
                     failures.append(f"{method} {url}: anonymous {anonymous.status_code}")
@@ -440,7 +653,7 @@ def test_lists_and_exports_never_show_out_of_scope_rows(
             if resp.status_code >= 500:
                 leaks.append(f"GET {path}{query}: {resp.status_code}")
             body = resp.content.decode("utf-8", errors="replace")
-            for canary in (CANARY_CUSTOMER, CANARY_TICKET, CANARY_WAYBILL):
+            for canary in CANARIES:
                 if canary in body:
                     leaks.append(f"GET {path}{query} shows {canary}")
     # Attachment downloads: the file inside the scope opens, the one outside is missing.
@@ -460,7 +673,8 @@ def test_the_scoped_lists_show_what_is_inside(
     world = _world(db, app, client, login, make_user, make_customer, Role.agent)
     h = world.headers
     customers = client.get("/api/v1/customers", headers=h).json()
-    assert [c["name"] for c in customers["items"]] == [INSIDE_CUSTOMER]
+    # Newest first: the enterprise inside (for the contracts) was added after.
+    assert [c["name"] for c in customers["items"]] == [INSIDE_ENTERPRISE, INSIDE_CUSTOMER]
     tickets = client.get("/api/v1/tickets", headers=h).json()
     assert [t["subject"] for t in tickets] == [INSIDE_TICKET]
     shipments = client.get("/api/v1/shipments", headers=h).json()
@@ -468,3 +682,20 @@ def test_the_scoped_lists_show_what_is_inside(
     for page in ("/customers", "/tickets?view=open", "/shipments"):
         body = client.get(page, headers=h).text
         assert INSIDE_CUSTOMER in body or INSIDE_TICKET in body or INSIDE_WAYBILL in body, page
+
+
+def test_the_scoped_pipeline_and_contracts_show_what_is_inside(
+    app: Any, client: Any, db: Session, login: Any, make_user: Any, make_customer: Any
+) -> None:
+    world = _world(db, app, client, login, make_user, make_customer, Role.sales)
+    h = world.headers
+    opportunities = client.get("/api/v1/sales/opportunities", headers=h).json()
+    # The user's two inside, and the pool's lead of the new enterprise inside.
+    assert sorted(o["title"] for o in opportunities) == sorted(
+        [INSIDE_OPPORTUNITY, INSIDE_LEAD, f"{INSIDE_ENTERPRISE} · 新企业客户"]
+    )
+    forecast = client.get("/api/v1/sales/forecast", headers=h).json()
+    assert forecast["total_expected"] == INSIDE_REVENUE
+    contracts = client.get("/api/v1/contracts", headers=h).json()
+    assert [c["title"] for c in contracts["items"]] == [INSIDE_CONTRACT]
+    assert contracts["total"] == 1

@@ -6,10 +6,14 @@ old runs: the run row, its steps and the early warnings it raised. A run that st
 before the cut-off and no longer has a result row anywhere is deleted with them (its steps
 and alerts go by the foreign keys' cascade). Called by the retention purge
 (:mod:`guanxi.privacy.retention`) inside its transaction.
+
+Deletion as anonymisation drops the complaint terms that are an anonymised person's name
+(:func:`anonymise_analytics_data`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
@@ -26,6 +30,7 @@ from guanxi.analytics.models import (
     TrainedModel,
 )
 from guanxi.core.db import rowcount
+from guanxi.core.scrub import chunks
 
 RESULTS = (
     CustomerClass,
@@ -75,3 +80,14 @@ def oldest_run(session: Session, *, before: datetime | None = None) -> datetime 
     if before is not None:
         query = query.where(~_spent_before(before))
     return session.scalar(query)
+
+
+def anonymise_analytics_data(session: Session, names: Iterable[str]) -> int:
+    """Delete the complaint-term statistics whose term is one of these people's names
+    inside the caller's transaction (deletion as anonymisation,
+    :mod:`guanxi.privacy.anonymise`): a name that became a term can only be dropped, the
+    other terms of the week stay. Returns how many term rows were deleted."""
+    deleted = 0
+    for chunk in chunks(list(names)):
+        deleted += rowcount(session.execute(delete(TermWeek).where(TermWeek.term.in_(chunk))))
+    return deleted

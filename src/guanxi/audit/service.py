@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -201,12 +202,18 @@ def save_setting(
     actor: Actor,
     user_id: int | None,
     action: str,
+    audit_whole: type[BaseModel] | None = None,
 ) -> None:
     """Replace one JSON configuration row (``model`` has ``key``, ``value``, ``updated_at``,
     ``updated_by``) inside the caller's transaction and audit the top-level entries that
-    changed, before and after. Used by the desk policy and the analytics rules."""
+    changed, before and after (the desk, care, pool, campaign and other policies).
+
+    With ``audit_whole`` (the document's pydantic model) the entry holds the whole documents
+    instead, even when nothing changed: before is the stored one read through that model
+    (its defaults filled in, the defaults alone while none is stored), after the new one.
+    The contract and data-subject request policies have always been audited this way."""
     row = session.get(model, key)
-    before = None if row is None else json.loads(row.value)
+    stored = None if row is None else row.value
     if row is None:
         row = model(key=key, value=text)
         session.add(row)
@@ -214,15 +221,23 @@ def save_setting(
     row.updated_at = clock.now()
     row.updated_by = user_id
     after = json.loads(text)
-    changed = sorted(k for k in after if before is None or before.get(k) != after[k])
+    if audit_whole is not None:
+        # Read like the domain's own load: an empty value counts as none stored.
+        shown = audit_whole.model_validate_json(stored) if stored else audit_whole()
+        before: dict[str, Any] | None = shown.model_dump(mode="json")
+    else:
+        old = None if stored is None else json.loads(stored)
+        changed = sorted(k for k in after if old is None or old.get(k) != after[k])
+        before = {k: old[k] for k in changed} if old else None
+        after = {k: after[k] for k in changed}
     record(
         session,
         actor=actor,
         action=action,
         target_type=model.__tablename__,
         target_id=key,
-        before={k: before[k] for k in changed} if before else None,
-        after={k: after[k] for k in changed},
+        before=before,
+        after=after,
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 import guanxi.contracts.messages  # noqa: F401 - registers the error texts
-from guanxi.audit.service import Actor, record
+from guanxi.audit.service import Actor, record, save_setting
 from guanxi.config import get_settings
 from guanxi.contracts.enums import CONTRACT_KINDS, ENDED, ContractStatus
 from guanxi.contracts.models import Contract, ContractAmendment, ContractSetting
@@ -99,24 +99,17 @@ def load_policy(session: Session) -> ContractPolicy:
 
 
 def save_policy(session: Session, *, policy_in: ContractPolicy, actor: User) -> ContractPolicy:
-    """Replace the contract policy (audited)."""
+    """Replace the contract policy (audited whole, before and after)."""
     with write_transaction(session):
-        before = load_policy(session)
-        row = session.get(ContractSetting, _POLICY_KEY)
-        if row is None:
-            row = ContractSetting(key=_POLICY_KEY, value="")
-            session.add(row)
-        row.value = policy_in.model_dump_json()
-        row.updated_at = clock.now()
-        row.updated_by = actor.id
-        record(
+        save_setting(
             session,
+            model=ContractSetting,
+            key=_POLICY_KEY,
+            text=policy_in.model_dump_json(),
             actor=actor_of(actor),
+            user_id=actor.id,
             action="contract.policy_changed",
-            target_type="contract_setting",
-            target_id=_POLICY_KEY,
-            before=before.model_dump(),
-            after=policy_in.model_dump(),
+            audit_whole=ContractPolicy,
         )
     return policy_in
 

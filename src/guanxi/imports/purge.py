@@ -2,18 +2,22 @@
 ``data_dir/uploads`` and the rejected rows of finished imports (their cell values).
 
 The job rows themselves (file name, counts, who, when) stay as the record of the import.
-Called by the retention purge (:mod:`guanxi.privacy.retention`).
+Called by the retention purge (:mod:`guanxi.privacy.retention`). Deletion as
+anonymisation blanks the rejected cells that hold an anonymised person's values
+(:func:`anonymise_imports_data`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.core.db import rowcount
+from guanxi.core.scrub import chunks, contains_any
 from guanxi.imports.models import ImportJob, ImportRowError
 
 
@@ -103,3 +107,21 @@ def oldest_upload_file(directory: Path, *, before: datetime | None = None) -> da
     cutoff = before.timestamp() if before is not None else float("-inf")
     times = [mtime for _p, mtime, _s in _files(directory) if mtime >= cutoff]
     return datetime.fromtimestamp(min(times), tz=UTC) if times else None
+
+
+def anonymise_imports_data(session: Session, needles: Iterable[str]) -> int:
+    """Blank the cell value of every rejected import row that holds one of these personal
+    values (names, identifiers, address lines) inside the caller's transaction (deletion as
+    anonymisation, :mod:`guanxi.privacy.anonymise`: a rejected row is not tied to a
+    customer, so it is found by its text); the row, column and reason stay in the import's
+    report. Returns how many rows were blanked."""
+    blanked = 0
+    for chunk in chunks(list(needles)):
+        blanked += rowcount(
+            session.execute(
+                update(ImportRowError)
+                .where(contains_any(ImportRowError.value, chunk))
+                .values(value=None)
+            )
+        )
+    return blanked

@@ -4,17 +4,22 @@ metadata (channel, category, customer, template, status, times, delivery) is kep
 record of what was sent when (consent evidence, frequency caps, campaign figures).
 
 Called by the retention purge (:mod:`guanxi.privacy.retention`) inside its transaction.
+Deletion as anonymisation clears an anonymised customer's messages at once
+(:func:`anonymise_notify_data`) and their names in users' notifications
+(:func:`anonymise_notification_texts`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from guanxi.core.db import rowcount
-from guanxi.notify.models import OutboxMessage
+from guanxi.core.scrub import replace_in
+from guanxi.notify.models import Notification, OutboxMessage
 
 # Messages that will not be sent again (pending / sending ones still need their body).
 FINISHED = ("sent", "failed", "cancelled")
@@ -91,3 +96,20 @@ def anonymise_notify_data(session: Session, customer_ids: list[int]) -> tuple[in
         )
     )
     return changed, keys
+
+
+def anonymise_notification_texts(
+    session: Session, names: Iterable[str], *, placeholder: str
+) -> int:
+    """Replace these people's names by ``placeholder`` in users' notifications (subjects
+    and bodies) inside the caller's transaction (deletion as anonymisation,
+    :mod:`guanxi.privacy.anonymise`). Only names are searched for: staff texts never hold
+    identifiers in clear (they are masked wherever such texts are written), and the table
+    is large. The notifications themselves (who, what kind, when, read or not) stay.
+    Returns how many texts were changed: a notification whose subject and body both named
+    one counts twice."""
+    wanted = list(names)
+    return sum(
+        replace_in(session, Notification, column, wanted, placeholder=placeholder)
+        for column in (Notification.subject, Notification.body)
+    )

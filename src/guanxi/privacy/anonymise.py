@@ -26,10 +26,13 @@ coupons, campaign figures — and loses every piece of personal information:
 - the analytics snapshot: the tickets' rows are changed (version bumped), so the next
   refresh re-copies their blocks; when a snapshot exists it is refreshed at once.
 
-Each domain owns its tables: the statements for customers, tickets, surveys, the outbox
-and de-duplication are functions of that domain's ``purge`` module
-(``anonymise_*_data``), called from here in one transaction per batch; the others are
-still written here.
+Each domain owns its tables: the statements for each domain's rows are functions of that
+domain's ``purge`` module (``anonymise_<domain>_data`` for the rows keyed to the customer;
+for texts found by the person's values: ``anonymise_notification_texts``,
+``anonymise_analytics_data``, ``anonymise_imports_data``, on the shared helpers of
+:mod:`guanxi.core.scrub`). This module only orchestrates them, in one transaction
+per batch, and writes privacy's own tables (the requests' texts, the anonymisation
+records).
 
 The audit log is append-only and hash-chained: it is not rewritten. The personal texts it
 holds about a customer were sealed under the customer's audit key
@@ -46,26 +49,17 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Engine,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.sealing import shred
 from guanxi.audit.service import Actor, record_many
 from guanxi.config import Settings, get_settings
 from guanxi.core import clock
-from guanxi.core.db import table_of, write_transaction
+from guanxi.core.db import write_transaction
 from guanxi.core.errors import FieldError, ValidationFailed
+from guanxi.core.scrub import replace_in
 from guanxi.customers.models import (
     ContactPerson,
     Customer,
@@ -191,32 +185,10 @@ def _customer_rows(session: Session, batch: _Batch) -> None:
         batch.count(table, n)
 
 
-def _rows(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def _shipments(session: Session, batch: _Batch) -> None:
-    from guanxi.shipments.models import Shipment, ShipmentEvent
+    from guanxi.shipments.purge import anonymise_shipments_data
 
-    ids = batch.ids
-    batch.count(
-        "shipment",
-        _rows(
-            session.execute(
-                update(Shipment)
-                .where(Shipment.customer_id.in_(ids))
-                .values(receiver_name=None, receiver_phone_enc=None, receiver_phone_bidx=None)
-            )
-        ),
-    )
-    session.execute(
-        update(ShipmentEvent)
-        .where(
-            ShipmentEvent.shipment_id.in_(select(Shipment.id).where(Shipment.customer_id.in_(ids))),
-            ShipmentEvent.note.is_not(None),
-        )
-        .values(note=None)
-    )
+    batch.count("shipment", anonymise_shipments_data(session, batch.ids))
 
 
 def _tickets(session: Session, batch: _Batch) -> None:
@@ -229,20 +201,9 @@ def _tickets(session: Session, batch: _Batch) -> None:
 
 
 def _interactions(session: Session, batch: _Batch) -> None:
-    from guanxi.interactions.models import ActionItem, Interaction
+    from guanxi.interactions.purge import anonymise_interactions_data
 
-    ids = batch.ids
-    batch.count(
-        "interaction",
-        _rows(
-            session.execute(
-                update(Interaction)
-                .where(Interaction.customer_id.in_(ids))
-                .values(summary=ANON, participants=None, outcome=None)
-            )
-        ),
-    )
-    session.execute(update(ActionItem).where(ActionItem.customer_id.in_(ids)).values(title=ANON))
+    batch.count("interaction", anonymise_interactions_data(session, batch.ids, placeholder=ANON))
 
 
 def _surveys(session: Session, batch: _Batch) -> None:
@@ -260,88 +221,25 @@ def _outbox(session: Session, batch: _Batch) -> None:
 
 
 def _sales(session: Session, batch: _Batch) -> None:
-    from guanxi.contracts.models import Contract, ContractAmendment, ContractDocument
-    from guanxi.pool.models import PoolEvent
-    from guanxi.sales.models import Opportunity, StageChange
+    from guanxi.contracts.purge import anonymise_contracts_data
+    from guanxi.pool.purge import anonymise_pool_data
+    from guanxi.sales.purge import anonymise_sales_data
 
-    ids = batch.ids
-    opportunities = select(Opportunity.id).where(Opportunity.customer_id.in_(ids))
-    session.execute(
-        update(StageChange)
-        .where(StageChange.opportunity_id.in_(opportunities), StageChange.reason.is_not(None))
-        .values(reason=None)
-    )
-    batch.count(
-        "opportunity",
-        _rows(
-            session.execute(
-                update(Opportunity)
-                .where(Opportunity.customer_id.in_(ids))
-                .values(
-                    title=ANON,
-                    next_step=None,
-                    notes=None,
-                    contact_name_enc=None,
-                    contact_company_enc=None,
-                    contact_phone_enc=None,
-                    contact_phone_bidx=None,
-                    contact_email_enc=None,
-                    contact_email_bidx=None,
-                    version=Opportunity.version + 1,
-                )
-            )
-        ),
-    )
-    contracts = select(Contract.id).where(Contract.customer_id.in_(ids))
-    batch.count(
-        "contract",
-        _rows(
-            session.execute(
-                update(Contract)
-                .where(Contract.customer_id.in_(ids))
-                .values(title=Contract.number, notes=None, version=Contract.version + 1)
-            )
-        ),
-    )
-    session.execute(
-        update(ContractAmendment)
-        .where(ContractAmendment.contract_id.in_(contracts))
-        .values(changes="{}", reason=ANON)
-    )
-    batch.files += list(
-        session.scalars(
-            select(ContractDocument.storage_key).where(ContractDocument.contract_id.in_(contracts))
-        )
-    )
-    batch.count(
-        "contract_document",
-        _rows(
-            session.execute(
-                delete(ContractDocument).where(ContractDocument.contract_id.in_(contracts))
-            )
-        ),
-    )
-    session.execute(
-        update(PoolEvent)
-        .where(PoolEvent.customer_id.in_(ids), PoolEvent.note.is_not(None))
-        .values(note=None)
-    )
+    batch.count("opportunity", anonymise_sales_data(session, batch.ids, placeholder=ANON))
+    counts, documents = anonymise_contracts_data(session, batch.ids, placeholder=ANON)
+    for table, n in counts.items():
+        batch.count(table, n)
+    batch.files += documents
+    # Not among the audit entry's counts (the events only lose their notes), as it has
+    # always been: the entry's ``rows`` keep naming the same tables.
+    anonymise_pool_data(session, batch.ids)
 
 
 def _loyalty(session: Session, batch: _Batch) -> None:
-    from guanxi.loyalty.models import Coupon, PointsEntry
+    from guanxi.loyalty.purge import anonymise_loyalty_data
 
-    ids = batch.ids
-    session.execute(
-        update(PointsEntry)
-        .where(PointsEntry.customer_id.in_(ids))
-        .values(reason=None, reference=None)
-    )
-    session.execute(
-        update(Coupon)
-        .where(Coupon.customer_id.in_(ids))
-        .values(void_reason=None, redeemed_ref=None)
-    )
+    # Not among the audit entry's counts either, like the pool's (see :func:`_sales`).
+    anonymise_loyalty_data(session, batch.ids)
 
 
 def _dedupe(session: Session, batch: _Batch) -> None:
@@ -350,15 +248,11 @@ def _dedupe(session: Session, batch: _Batch) -> None:
     batch.count("duplicate_pair", anonymise_dedupe_data(session, batch.ids))
 
 
-def _contains_any(column: Any, needles: Iterable[str]) -> ColumnElement[bool]:
-    return or_(*(column.contains(n, autoescape=True) for n in needles))
-
-
 def _texts_elsewhere(session: Session, batch: _Batch) -> None:
     """Occurrences of the person's values in texts not keyed to the customer."""
-    from guanxi.analytics.models import TermWeek
-    from guanxi.imports.models import ImportRowError
-    from guanxi.notify.models import Notification
+    from guanxi.analytics.purge import anonymise_analytics_data
+    from guanxi.imports.purge import anonymise_imports_data
+    from guanxi.notify.purge import anonymise_notification_texts
     from guanxi.privacy.models import PrivacyRequest
 
     # Longest first: a phone's national digits are replaced after its E.164 form.
@@ -366,48 +260,11 @@ def _texts_elsewhere(session: Session, batch: _Batch) -> None:
     names = sorted(batch.names, key=len, reverse=True)
     # Staff notifications and term statistics can only hold names (identifiers are masked
     # wherever staff texts are written): the big tables are searched for those alone.
-    for column in (Notification.subject, Notification.body):
-        batch.count("notification", _replace_in(session, Notification, column, names))
-    for chunk in _chunks(names):
-        session.execute(delete(TermWeek).where(TermWeek.term.in_(chunk)))
-    for chunk in _chunks(needles):
-        session.execute(
-            update(ImportRowError)
-            .where(_contains_any(ImportRowError.value, chunk))
-            .values(value=None)
-        )
+    batch.count("notification", anonymise_notification_texts(session, names, placeholder=ANON))
+    anonymise_analytics_data(session, names)
+    anonymise_imports_data(session, needles)
     for column in (PrivacyRequest.details, PrivacyRequest.resolution):
-        _replace_in(session, PrivacyRequest, column, needles)
-
-
-def _chunks(values: list[str], size: int = 20) -> Iterable[list[str]]:
-    # Twenty LIKE terms per statement: SQLite's parser has a small stack for nesting.
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
-def _replace_in(session: Session, model: Any, column: Any, needles: list[str]) -> int:
-    """Replace each needle by ``***`` in ``column`` where it occurs; rows changed. The
-    matching rows are read and rewritten by id (nested SQL REPLACE calls overflow
-    SQLite's parser for many needles)."""
-    table = table_of(model)
-    changed: dict[int, str] = {}
-    for chunk in _chunks(needles):
-        for row_id, text in session.execute(
-            select(table.c.id, table.c[column.key]).where(_contains_any(table.c[column.key], chunk))
-        ):
-            new = changed.get(row_id, text)
-            for needle in needles:
-                new = new.replace(needle, ANON)
-            changed[row_id] = new
-    if changed:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({column.key: bindparam("new_text")}),
-            [{"row_id": k, "new_text": v} for k, v in sorted(changed.items())],
-        )
-    return len(changed)
+        replace_in(session, PrivacyRequest, column, needles, placeholder=ANON)
 
 
 def _anonymise_batch(session: Session, ids: list[int], actor: Actor, reason: str) -> _Batch:

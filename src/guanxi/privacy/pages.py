@@ -20,7 +20,7 @@ from guanxi.core import i18n
 from guanxi.core.errors import DomainError, FieldError, NotFound, ValidationFailed
 from guanxi.core.ids import MAX_ID, PathId, QueryId
 from guanxi.core.web import field_messages, request_language, translate_code
-from guanxi.customers.service import get_customer
+from guanxi.customers.service import get_customer, phone_reads
 from guanxi.loyalty.web import text_of
 from guanxi.privacy import service
 from guanxi.privacy.enums import (
@@ -247,10 +247,21 @@ async def create_request(request: Request, session: SessionDep, user: Registrar)
 # --------------------------------------------------------------------------- one request
 
 
+def _masked_phones(session: SessionDep, customer_id: int, user: User) -> list[str]:
+    """The customer's numbers, masked: the officer checks the call-back number against
+    them without seeing it in clear (none once anonymised or out of the user's scope)."""
+    try:
+        customer = get_customer(session, customer_id=customer_id, viewer=user)
+    except NotFound:
+        return []
+    return [p.number for p in phone_reads(customer)]
+
+
 def _request_page(
     request: Request,
     session: SessionDep,
     request_id: int,
+    user: User,
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
@@ -262,6 +273,7 @@ def _request_page(
         "privacy/request.html",
         status_code=status_code,
         r=service.to_reads(session, [row])[0],
+        phones=_masked_phones(session, row.customer_id, user),
         history=service.history(session, request_id=request_id),
         correctable=CORRECTABLE,
         errors=errors or {},
@@ -274,7 +286,7 @@ def request_page(
     request_id: PathId, request: Request, session: SessionDep, user: Reader
 ) -> Response:
     """A request: what was asked, its due date, the actions and the audit trail."""
-    return _request_page(request, session, request_id)
+    return _request_page(request, session, request_id, user)
 
 
 async def _act(
@@ -296,6 +308,7 @@ async def _act(
             request,
             session,
             request_id,
+            user,
             errors=_messages(request, exc),
             form=echo,
             status_code=422 if not isinstance(exc, DomainError) or exc.status == 422 else 409,

@@ -23,7 +23,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
-from guanxi.audit.service import Actor, record
+from guanxi.audit.service import Actor, record, save_setting
 from guanxi.config import Settings, get_settings
 from guanxi.core import clock
 from guanxi.core.db import write_transaction
@@ -66,25 +66,18 @@ def load_policy(session: Session) -> RequestPolicy:
 
 
 def save_policy(session: Session, *, policy_in: RequestPolicy, actor: User) -> RequestPolicy:
-    """Replace the request policy (audited). Requests already registered keep their due
-    date."""
+    """Replace the request policy (audited whole, before and after). Requests already
+    registered keep their due date."""
     with write_transaction(session):
-        before = load_policy(session)
-        row = session.get(PrivacySetting, _POLICY_KEY)
-        if row is None:
-            row = PrivacySetting(key=_POLICY_KEY, value="")
-            session.add(row)
-        row.value = policy_in.model_dump_json()
-        row.updated_at = clock.now()
-        row.updated_by = actor.id
-        record(
+        save_setting(
             session,
+            model=PrivacySetting,
+            key=_POLICY_KEY,
+            text=policy_in.model_dump_json(),
             actor=actor_of(actor),
+            user_id=actor.id,
             action="privacy.policy_changed",
-            target_type="privacy_setting",
-            target_id=_POLICY_KEY,
-            before=before.model_dump(),
-            after=policy_in.model_dump(),
+            audit_whole=RequestPolicy,
         )
     return policy_in
 

@@ -16,12 +16,7 @@ from sqlalchemy.orm import Session
 from guanxi.sales.enums import OPEN_STAGES, Stage
 from guanxi.sales.models import Opportunity, StageChange
 from guanxi.sales.schemas import Forecast, ForecastRow
-from guanxi.sales.service import (
-    names_of,
-    owners_in_reach,
-    visible_clause,
-    weighted,
-)
+from guanxi.sales.service import names_of, viewer_clause, weighted
 from guanxi.security.models import User
 
 NO_DATE = ""
@@ -40,7 +35,7 @@ def forecast(
     expected close (``since`` / ``until`` bound the close date; opportunities without one
     come under month ""), then owner."""
     stmt = select(Opportunity).where(Opportunity.stage != Stage.lost.value)
-    clause = visible_clause(owners_in_reach(session, viewer))
+    clause = viewer_clause(session, viewer)
     if clause is not None:
         stmt = stmt.where(clause)
     if since is not None:
@@ -129,7 +124,7 @@ class StageFigure:
 def stage_figures(session: Session, *, viewer: User) -> list[StageFigure]:
     """Conversion and velocity per open stage, over the opportunities ``viewer`` sees."""
     stmt = select(Opportunity.id, Opportunity.stage)
-    clause = visible_clause(owners_in_reach(session, viewer))
+    clause = viewer_clause(session, viewer)
     if clause is not None:
         stmt = stmt.where(clause)
     final = {oid: stage for oid, stage in session.execute(stmt)}

@@ -37,6 +37,8 @@ from guanxi.sales.service import (
     _bump,
     _changeable,
     add_stage_change,
+    customer_in_reach,
+    in_scope,
     sales_managers,
 )
 from guanxi.security.crypto import cipher
@@ -57,10 +59,17 @@ def _conversion() -> Iterator[None]:
 
 
 def _announce(session: Session, opportunity: Opportunity) -> None:
-    """Tell the sales managers of a new lead (in the caller's transaction)."""
+    """Tell the sales managers of a new lead (in the caller's transaction); a manager
+    with a row-level scope hears only of the leads inside it (the subject names the
+    customer)."""
+    managers = [
+        uid
+        for uid in sales_managers(session)
+        if (user := session.get(User, uid)) is not None and in_scope(session, user, opportunity)
+    ]
     notify(
         session,
-        user_ids=sales_managers(session),
+        user_ids=managers,
         key=f"sales_lead:{opportunity.id}",
         kind="sales_lead",
         subject=f"新销售线索 New lead #{opportunity.id}: {opportunity.title}",
@@ -209,7 +218,7 @@ def convert_lead(
                 [FieldError(("customer_id",), "lead_no_contact", "Name the customer")]
             )
         if convert_in.customer_id is not None:
-            if session.get(Customer, convert_in.customer_id) is None:
+            if not customer_in_reach(session, convert_in.customer_id, actor):
                 raise ValidationFailed(
                     [FieldError(("customer_id",), "sales_customer_unknown", "No such customer")]
                 )

@@ -6,6 +6,10 @@ Visibility (enforced in every query here): a salesperson sees their own opportun
 the unowned ones (the pool of leads, which they may claim); a sales manager also sees those
 of the members of the teams they manage; an administrator sees all. Changing follows the
 same lines, except that an unowned lead is claimed before a salesperson works it.
+
+A user with a row-level scope (security/scope.py) sees, of those, only the opportunities
+of customers in their regions, and the leads without a customer that they own: such a
+lead has no region, and a scope lists what is allowed, never what is not.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -25,6 +29,8 @@ from guanxi.core import clock
 from guanxi.core.db import write_transaction
 from guanxi.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.customers.models import Customer
+from guanxi.customers.service import in_scope as customer_in_scope
+from guanxi.customers.service import region_clause
 from guanxi.interactions.models import Interaction
 from guanxi.interactions.schemas import InteractionCreate
 from guanxi.sales.enums import CLOSED_STAGES, DEFAULT_PROBABILITY, Stage
@@ -42,6 +48,7 @@ from guanxi.security.crypto import cipher
 from guanxi.security.masking import mask_email, mask_phone
 from guanxi.security.models import User
 from guanxi.security.permissions import Permission, Role
+from guanxi.security.scope import scope_of
 from guanxi.security.service import actor_of, has_permission
 
 # Audited fields of an opportunity.
@@ -100,9 +107,54 @@ def visible_clause(owners: set[int] | None) -> ColumnElement[bool] | None:
     return or_(Opportunity.owner_id.is_(None), Opportunity.owner_id.in_(sorted(owners)))
 
 
+def scope_clause(viewer: User) -> ColumnElement[bool] | None:
+    """The opportunities inside ``viewer``'s row-level scope, as a condition on
+    ``Opportunity`` (None: unscoped): those of customers in the scope's regions, and the
+    leads without a customer that the viewer owns."""
+    scope = scope_of(viewer)
+    if scope is None:
+        return None
+    parts: list[ColumnElement[bool]] = [
+        and_(Opportunity.customer_id.is_(None), Opportunity.owner_id == viewer.id)
+    ]
+    if scope.regions:
+        parts.append(Opportunity.customer_id.in_(select(Customer.id).where(region_clause(scope))))
+    return or_(*parts)
+
+
+def in_scope(session: Session, viewer: User, opportunity: Opportunity) -> bool:
+    """The rule of :func:`scope_clause` for one loaded opportunity."""
+    if scope_of(viewer) is None:
+        return True
+    if opportunity.customer_id is None:
+        return opportunity.owner_id == viewer.id
+    return customer_in_reach(session, opportunity.customer_id, viewer)
+
+
+def viewer_clause(session: Session, viewer: User) -> ColumnElement[bool] | None:
+    """Everything ``viewer`` may see, as one condition (None: every opportunity): the
+    owners in reach (:func:`visible_clause`) and the row-level scope (:func:`scope_clause`).
+    Lists, the board, the forecast and the stage figures all read through it."""
+    parts = [
+        c
+        for c in (visible_clause(owners_in_reach(session, viewer)), scope_clause(viewer))
+        if c is not None
+    ]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else and_(*parts)
+
+
 def _visible(stmt: Select[Any], session: Session, viewer: User) -> Select[Any]:
-    clause = visible_clause(owners_in_reach(session, viewer))
+    clause = viewer_clause(session, viewer)
     return stmt if clause is None else stmt.where(clause)
+
+
+def customer_in_reach(session: Session, customer_id: int, actor: User) -> bool:
+    """Whether an opportunity may be for this customer: it exists and is inside
+    ``actor``'s row-level scope (one outside it is refused as if missing)."""
+    customer = session.get(Customer, customer_id)
+    return customer is not None and customer_in_scope(actor, customer)
 
 
 def can_change(session: Session, viewer: User, opportunity: Opportunity) -> bool:
@@ -389,9 +441,8 @@ def create_opportunity(
             errors.append(
                 FieldError(("stage",), "opportunity_closed_stage", "A new opportunity starts open")
             )
-        if (
-            opportunity_in.customer_id is not None
-            and session.get(Customer, opportunity_in.customer_id) is None
+        if opportunity_in.customer_id is not None and not customer_in_reach(
+            session, opportunity_in.customer_id, actor
         ):
             errors.append(
                 FieldError(("customer_id",), "sales_customer_unknown", "No such customer")

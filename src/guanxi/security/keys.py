@@ -20,19 +20,21 @@ carry encrypted values (the merge undo record) are listed in :data:`JSON_COLUMNS
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Table, bindparam, cast, func, select, update
+from sqlalchemy import Engine, Table, bindparam, cast, func, select, update
 from sqlalchemy import Text as SqlText
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
-from guanxi.core.db import Base, write_transaction
+from guanxi.core.db import Base, make_sessionmaker, write_transaction
 from guanxi.security.crypto import FieldCipher, cipher
 
 # The field name bound into the ciphertext where it is not the column's name minus
@@ -217,20 +219,30 @@ def _selected(columns: Sequence[str] | None) -> list[EncryptedColumn]:
 
 
 def select_batch(
-    session: Session, enc: EncryptedColumn, *, active: str, after: int, limit: int
+    session: Session,
+    enc: EncryptedColumn,
+    *,
+    active: str,
+    after: int,
+    limit: int,
+    until: int | None = None,
 ) -> list[tuple[int, str]]:
-    """The next ``limit`` (id, stored value) of ``enc`` after id ``after`` whose key is not
-    ``active``: a walk of the primary key, so each run reads every row once."""
+    """The next ``limit`` (id, stored value) of ``enc`` after id ``after`` (up to and
+    including ``until``, if given) whose key is not ``active``: a walk of the primary key,
+    so each run reads every row once."""
     prefix = f"{active}$"
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     tbl, col = f'"{enc.table}"', f'"{enc.column}"'
+    upper, params = "", (after, prefix)  # type: tuple[str, tuple[Any, ...]]
+    if until is not None:
+        upper, params = f"AND id <= {mark} ", (after, prefix, until)
     # Straight to the driver (a third of a batch's time went to building result rows);
     # names come from the metadata.
     rows = conn.exec_driver_sql(
         f"SELECT id, {col} FROM {tbl} WHERE id > {mark} AND {col} IS NOT NULL "  # noqa: S608
-        f"AND substr({col}, 1, {len(prefix)}) <> {mark} ORDER BY id LIMIT {int(limit)}",
-        (after, prefix),
+        f"AND substr({col}, 1, {len(prefix)}) <> {mark} {upper}ORDER BY id LIMIT {int(limit)}",
+        params,
     ).fetchall()
     # End the read transaction: the writes come in their own, short, one.
     session.rollback()
@@ -284,28 +296,62 @@ def apply_batch(
     return int(written), len(fresh) - int(written)
 
 
-def _rotate_column(
+@dataclass(frozen=True)
+class _Stripe:
+    """A contiguous id range ``(after, until]`` of one column: the unit a worker takes."""
+
+    enc: EncryptedColumn
+    after: int
+    until: int | None
+
+
+def _stripes(session: Session, enc: EncryptedColumn, workers: int, batch: int) -> list[_Stripe]:
+    """``enc``'s id range cut into ``workers`` contiguous stripes of equal width (one
+    stripe, open-ended, for a single worker or a table of fewer ids than a batch each)."""
+    if workers <= 1:
+        return [_Stripe(enc, 0, None)]
+    table = _table(enc.table)
+    low, high = session.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
+    session.rollback()
+    if low is None or high - low < workers * batch:
+        return [_Stripe(enc, 0, None)]
+    width = (high - low + workers) // workers
+    bounds = [low - 1 + k * width for k in range(workers)] + [high]
+    # The last stripe stays open-ended: rows inserted meanwhile are old-key free anyway
+    # (new writes use the active key), but a row written by a server not yet restarted
+    # past today's maximum id is still found.
+    return [
+        _Stripe(enc, bounds[k], None if k == workers - 1 else bounds[k + 1]) for k in range(workers)
+    ]
+
+
+def _rotate_stripe(
     session: Session,
-    enc: EncryptedColumn,
+    stripe: _Stripe,
     c: FieldCipher,
     active: str,
     batch: int,
     result: RotationResult,
     tick: Callable[[int], None],
+    lock: threading.Lock,
 ) -> None:
+    enc = stripe.enc
     suspects: list[int] = []
 
     def apply(rows: list[tuple[int, str]]) -> None:
         written, missed = apply_batch(session, enc, rows, c)
-        result.rotated[enc.name] = result.rotated.get(enc.name, 0) + written
-        result.batches += 1
-        result.concurrent += missed
+        with lock:
+            result.rotated[enc.name] = result.rotated.get(enc.name, 0) + written
+            result.batches += 1
+            result.concurrent += missed
         if missed:
             # Which rows lost is not reported; the batch's rows are checked again below.
             suspects.extend(i for i, _old in rows)
 
-    after = 0
-    while rows := select_batch(session, enc, active=active, after=after, limit=batch):
+    after = stripe.after
+    while rows := select_batch(
+        session, enc, active=active, after=after, limit=batch, until=stripe.until
+    ):
         apply(rows)
         after = rows[-1][0]
         tick(len(rows))
@@ -419,6 +465,49 @@ def _rotate_json(
         result.batches += 1
 
 
+def _rotate_parallel(
+    session: Session,
+    selected: Sequence[EncryptedColumn],
+    c: FieldCipher,
+    active: str,
+    batch: int,
+    result: RotationResult,
+    tick: Callable[[int], None],
+    lock: threading.Lock,
+    workers: int,
+) -> None:
+    """Rotate the stripes of every column on ``workers`` threads; a column's seconds are
+    from its first stripe's start to its last stripe's end. The first error (a value that
+    does not decrypt) stops the others before their next batch and is raised."""
+    stripes = [s for enc in selected for s in _stripes(session, enc, workers, batch)]
+    bind = session.get_bind()
+    # Each worker its own connection from the pool (a Connection is not shared by threads).
+    factory = make_sessionmaker(bind if isinstance(bind, Engine) else bind.engine)
+    spans: dict[str, list[float]] = {}
+    failed = threading.Event()
+
+    def run(stripe: _Stripe) -> None:
+        if failed.is_set():
+            return
+        begun = time.perf_counter()
+        try:
+            with factory() as own:
+                _rotate_stripe(own, stripe, c, active, batch, result, tick, lock)
+        except BaseException:
+            failed.set()
+            raise
+        with lock:
+            span = spans.setdefault(stripe.enc.name, [begun, begun])
+            span[0], span[1] = min(span[0], begun), max(span[1], time.perf_counter())
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rotate") as pool:
+        futures = [pool.submit(run, stripe) for stripe in stripes]
+        for future in futures:
+            future.result()
+    for name, (begun, ended) in spans.items():
+        result.column_seconds[name] = ended - begun
+
+
 def rotate(
     session: Session,
     *,
@@ -427,11 +516,16 @@ def rotate(
     batch: int = DEFAULT_BATCH,
     columns: Sequence[str] | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> RotationResult:
     """Re-encrypt every stored value not under the active key with the active key, in
     batches of short transactions, while the application runs; audited as one entry.
 
     ``columns`` limits the run to some ``table.column`` names (default: all).
+    ``workers`` > 1 cuts each column's id range into that many stripes rotated at once
+    by as many threads, each with its own connection (PostgreSQL spends most of a batch
+    updating the table's indexes in its own process, so a second worker uses the second
+    core; on SQLite writers take turns and it gains little).
     ``progress(done, total)`` is called after each batch. Raises :class:`RotationError`
     (nothing of the failing batch written) when a value does not decrypt.
     """
@@ -443,16 +537,22 @@ def rotate(
     total = pending(session, active=active, columns=[e.name for e in selected])
     done = 0
 
+    lock = threading.Lock()
+
     def tick(n: int) -> None:
         nonlocal done
-        done += n
-        if progress is not None:
-            progress(min(done, total), total)
+        with lock:
+            done += n
+            if progress is not None:
+                progress(min(done, total), total)
 
-    for enc in selected:
-        column_started = time.perf_counter()
-        _rotate_column(session, enc, c, active, batch, result, tick)
-        result.column_seconds[enc.name] = time.perf_counter() - column_started
+    if workers <= 1:
+        for enc in selected:
+            column_started = time.perf_counter()
+            _rotate_stripe(session, _Stripe(enc, 0, None), c, active, batch, result, tick, lock)
+            result.column_seconds[enc.name] = time.perf_counter() - column_started
+    else:
+        _rotate_parallel(session, selected, c, active, batch, result, tick, lock, workers)
     for table_name, column in JSON_COLUMNS:
         if columns is None or f"{table_name}.{column}" in columns:
             _rotate_json(session, table_name, column, c, active, batch, result)

@@ -41,6 +41,12 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="only this table.column (repeatable; default: every one)"),
         ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=1, max=16, help="parallel workers (default: 2 on PostgreSQL, 1 on SQLite)"
+            ),
+        ] = None,
     ) -> None:
         """Re-encrypt every value not under the active key, in short transactions while
         the application runs. Stop it at any time; running it again continues."""
@@ -65,6 +71,7 @@ def register(app: typer.Typer) -> None:
                         actor=Actor.system("cli"),
                         batch=batch,
                         columns=column or None,
+                        workers=workers or (2 if engine.dialect.name == "postgresql" else 1),
                         progress=lambda done, total: bar.update(task, completed=done, total=total),
                     )
             except (RotationError, ValueError) as exc:

@@ -6,12 +6,15 @@ the role's own rules, only:
 - customers whose region starts with one of their regions (a user scoped to teams only
   sees no customers: a scope lists what is allowed, never what is not);
 - tickets of one of their teams, or of a customer in their regions;
-- shipments of the customers they see.
+- shipments of the customers they see;
+- sales opportunities of customers in their regions, and the leads without a customer
+  that they own (such a lead has no region: the owner is its only allowance).
 
 The rules are applied where each record type is looked up and listed
 (``customers.service.can_see`` / ``visible_clause``, ``tickets.service.get_ticket`` /
-``ticket_clause``, shipments through the customer), so every page, API route and export
-agrees and out-of-scope records answer 404 like missing ones.
+``ticket_clause``, shipments through the customer, ``sales.service.scope_clause`` /
+``in_scope``), so every page, API route and export agrees and out-of-scope records answer
+404 like missing ones.
 """
 
 from __future__ import annotations

@@ -369,6 +369,33 @@ def _set_password(user: User, password: str) -> None:
     user.password_changed_at = clock.now()
 
 
+def _audit_change(
+    session: Session,
+    user: User,
+    *,
+    actor: Actor,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    end_sessions: bool = True,
+) -> None:
+    """Record ``action`` on ``user`` inside the caller's transaction; with
+    ``end_sessions`` first end every session and token of theirs (a new password, role,
+    second factor or a disabled account must not leave old credentials working) and add
+    how many were live to ``after`` as ``sessions_ended``."""
+    if end_sessions:
+        after = {**(after or {}), "sessions_ended": sessions.revoke_all(session, user_id=user.id)}
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after=after,
+    )
+
+
 def change_own_password(
     session: Session,
     *,
@@ -388,15 +415,7 @@ def change_own_password(
     with write_transaction(session):
         user = _get_user(session, user_id)
         _set_password(user, new_password)
-        ended = sessions.revoke_all(session, user_id=user.id)
-        record(
-            session,
-            actor=actor_of(user),
-            action="user.password_changed",
-            target_type="user",
-            target_id=user.id,
-            after={"sessions_ended": ended},
-        )
+        _audit_change(session, user, actor=actor_of(user), action="user.password_changed")
     return user
 
 
@@ -416,15 +435,7 @@ def reset_password(
         user = _get_user(session, user_id)
         _set_password(user, password)
         lockout.note_success(user)
-        ended = sessions.revoke_all(session, user_id=user.id)
-        record(
-            session,
-            actor=actor,
-            action="user.password_reset",
-            target_type="user",
-            target_id=user.id,
-            after={"sessions_ended": ended},
-        )
+        _audit_change(session, user, actor=actor, action="user.password_reset")
     return user
 
 
@@ -434,17 +445,14 @@ def _apply_active(session: Session, user: User, active: bool, actor: Actor) -> N
     if user.is_active == active:
         return
     user.is_active = active
-    after: dict[str, Any] = {"is_active": active}
-    if not active:
-        after["sessions_ended"] = sessions.revoke_all(session, user_id=user.id)
-    record(
+    _audit_change(
         session,
+        user,
         actor=actor,
         action="user.enabled" if active else "user.disabled",
-        target_type="user",
-        target_id=user.id,
         before={"is_active": not active},
-        after=after,
+        after={"is_active": active},
+        end_sessions=not active,
     )
 
 
@@ -455,15 +463,13 @@ def _apply_role(session: Session, user: User, role: Role, actor: Actor) -> None:
         raise Conflict("you cannot change your own role", field="role")
     before = user.role
     user.role = role.value
-    ended = sessions.revoke_all(session, user_id=user.id)
-    record(
+    _audit_change(
         session,
+        user,
         actor=actor,
         action="user.role_changed",
-        target_type="user",
-        target_id=user.id,
         before={"role": before},
-        after={"role": role.value, "sessions_ended": ended},
+        after={"role": role.value},
     )
 
 
@@ -508,15 +514,7 @@ def reset_second_factor(session: Session, *, user_id: int, actor: Actor) -> User
     with write_transaction(session):
         user = _get_user(session, user_id)
         totp.clear(session, user)
-        ended = sessions.revoke_all(session, user_id=user.id)
-        record(
-            session,
-            actor=actor,
-            action="user.second_factor_reset",
-            target_type="user",
-            target_id=user.id,
-            after={"sessions_ended": ended},
-        )
+        _audit_change(session, user, actor=actor, action="user.second_factor_reset")
     return user
 
 

@@ -256,10 +256,11 @@ def test_a_value_no_key_opens_stops_the_run_before_writing(db: Session, make_cus
         keys.rotate(db, actor=ACTOR, field_cipher=NEW, columns=["customer.name"])
 
 
-def test_rotation_beside_a_writer_loses_no_update(committed_engine: Engine) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rotation_beside_a_writer_loses_no_update(committed_engine: Engine, workers: int) -> None:
     """A thread keeps changing phones (as the restarted app would, with the new key) while
-    rotation runs in batches of 5: every value ends on the new key and holds the plaintext
-    written last."""
+    rotation runs in batches of 5 (on one worker, or on two each taking half the ids):
+    every value ends on the new key and holds the plaintext written last."""
     from guanxi.customers.schemas import CustomerCreate
     from guanxi.customers.service import create_customer
 
@@ -296,7 +297,14 @@ def test_rotation_beside_a_writer_loses_no_update(committed_engine: Engine) -> N
     thread.start()
     try:
         with maker() as session:
-            result = keys.rotate(session, actor=ACTOR, field_cipher=NEW, batch=5, columns=[PHONES])
+            result = keys.rotate(
+                session,
+                actor=ACTOR,
+                field_cipher=NEW,
+                batch=5,
+                columns=[PHONES],
+                workers=workers,
+            )
     finally:
         done.set()
         thread.join(timeout=60)
@@ -308,6 +316,58 @@ def test_rotation_beside_a_writer_loses_no_update(committed_engine: Engine) -> N
     assert {i: NEW.decrypt("phone", v) for i, v in stored.items()} == latest
     # Values the writer had already moved to the new key were not selected again.
     assert result.rotated[PHONES] <= 120
+
+
+def test_two_workers_split_each_column_and_rotate_every_value_once(
+    committed_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two workers each column's ids are cut in two contiguous halves, each rotated
+    by its own thread and connection: every value once, one audit entry."""
+    from guanxi.customers.schemas import CustomerCreate
+    from guanxi.customers.service import create_customer
+
+    maker = make_sessionmaker(committed_engine)
+    with maker() as session:
+        customer_id = create_customer(
+            session, customer_in=CustomerCreate(name="卫三"), actor=ACTOR
+        ).id
+        plain = _phones(session, customer_id, 300)
+        low, high = min(plain), max(plain)
+        enc = next(e for e in keys.encrypted_columns() if e.name == PHONES)
+        stripes = keys._stripes(session, enc, 2, 10)
+    width = (high - low + 2) // 2
+    assert [(s.after, s.until) for s in stripes] == [
+        (low - 1, low - 1 + width),
+        (low - 1 + width, None),
+    ]
+    seen: dict[str, set[int]] = {}
+    real_apply = keys.apply_batch
+
+    def recording_apply(
+        session: Session, enc: keys.EncryptedColumn, rows: Any, c: FieldCipher
+    ) -> tuple[int, int]:
+        if enc.name == PHONES:
+            seen.setdefault(threading.current_thread().name, set()).update(i for i, _ in rows)
+        return real_apply(session, enc, rows, c)
+
+    monkeypatch.setattr(keys, "apply_batch", recording_apply)
+    with maker() as session:
+        result = keys.rotate(
+            session, actor=ACTOR, field_cipher=NEW, batch=10, columns=[PHONES], workers=2
+        )
+        stored = _stored(session, customer_id)
+        assert _phone_counts(session) == {"t2": 300}
+        entries = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "keys.rotated")
+        )
+    assert (result.rotated, result.concurrent, result.batches) == ({PHONES: 300}, 0, 30)
+    assert entries == 1
+    # Two threads, each its own half, no id twice.
+    halves = sorted(seen.values(), key=min)
+    assert len(halves) == 2
+    assert halves[0] == set(range(low, low + width)) & set(plain)
+    assert halves[1] == set(plain) - halves[0]
+    assert {i: NEW.decrypt("phone", v) for i, v in stored.items()} == plain
 
 
 def test_second_factor_secrets_are_rotated(
