@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # Separate from analytics_engine: the analytics may run in place on PostgreSQL while
     # linkage, which PostgreSQL cannot run, stays on DuckDB.
     dedupe_engine: Literal["duckdb", "spark"] = "duckdb"
+    # The worker's incremental de-duplication (dedupe/jobs.py): minutes from the end of the
+    # last finished run until customers added or changed since are scored (unset: off).
+    dedupe_interval_minutes: int | None = Field(default=60, ge=5, le=24 * 60)
     # DuckDB's memory ceiling; above it DuckDB spills to data_dir/analytics/spill.
     analytics_memory: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$")
     # Where users reach Guanxi: links in e-mails are made absolute with it.

@@ -185,9 +185,18 @@ def backup_nightly(engine: Engine, settings: Settings) -> dict[str, Any]:
     return run_backup(engine, settings)
 
 
+def dedupe_incremental(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Customers added or changed since the last finished de-duplication run scored, every
+    GUANXI_DEDUPE_INTERVAL_MINUTES (off when unset); one worker at a time."""
+    from guanxi.dedupe.jobs import dedupe_incremental as run_dedupe
+
+    return run_dedupe(engine, settings)
+
+
 # (name, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[Engine, Settings], Any], int]] = [
     ("backup_nightly", backup_nightly, 600),
+    ("dedupe_incremental", dedupe_incremental, 300),
     ("privacy_due", privacy_due, 3600),
     ("audit_anchor", audit_anchor, 3600),
     ("campaigns_due", campaigns_due, 60),

@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.audit.service import Actor, record
@@ -33,6 +34,7 @@ from guanxi.customers.service import address_values
 from guanxi.customers.tokens import query_tokens
 from guanxi.dedupe import features, linkage
 from guanxi.dedupe.enums import MatchRule, PairStatus, RunMode
+from guanxi.dedupe.lock import exclusive
 from guanxi.dedupe.models import CustomerMerge, DedupeRun, DuplicatePair
 from guanxi.security.models import User
 
@@ -87,23 +89,145 @@ def run(
     progress: RunProgress | None = None,
     settings: Settings | None = None,
 ) -> DedupeRun:
-    """Score the base (full) or the customers added since the last run (incremental).
+    """Score the base (full), or the customers added or changed since the last finished
+    run (incremental).
 
     A scan of the whole base scores on the engine ``settings.dedupe_engine`` names (default:
-    the process's settings); a few newcomers always score on DuckDB (see linkage)."""
+    the process's settings); a few newcomers always score on DuckDB (see linkage). A run
+    started while another is going waits for it (:mod:`guanxi.dedupe.lock`)."""
     if not 0 < review_threshold <= auto_threshold <= 1:
         raise ValidationFailed([FieldError(("auto_threshold",), "threshold_order", _THRESHOLDS)])
-    started = time.perf_counter()
-    progress = progress or RunProgress()
+    with exclusive(session, wait=True):
+        return _run(
+            session,
+            actor=actor,
+            mode=mode,
+            auto_threshold=auto_threshold,
+            review_threshold=review_threshold,
+            auto_merge=auto_merge,
+            progress=progress or RunProgress(),
+            settings=settings,
+        )
+
+
+@dataclass(frozen=True)
+class PeriodicRun:
+    """What :func:`run_incremental_if_needed` did: ``ran`` (then ``run`` is the run),
+    ``busy`` (another run held the lock), ``not_due`` (the last run finished less than the
+    interval ago) or ``nothing_new`` (nobody added or changed since the last run)."""
+
+    outcome: Literal["ran", "busy", "not_due", "nothing_new"]
+    run: DedupeRun | None = None
+
+
+def run_incremental_if_needed(
+    session: Session,
+    *,
+    actor: Actor,
+    every: timedelta,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> PeriodicRun:
+    """An incremental run when the newest finished run ended ``every`` or longer before
+    ``now`` and customers were added or changed since; otherwise nothing, and no run is
+    recorded. The worker's periodic job: when another run is going it neither waits nor
+    runs, so two workers never run it at once."""
+    with exclusive(session, wait=False) as mine:
+        if not mine:
+            return PeriodicRun("busy")
+        last_end = session.scalar(select(func.max(DedupeRun.finished_at)))
+        if last_end is not None and (now or clock.now()) - last_end < every:
+            session.commit()
+            return PeriodicRun("not_due")
+        began = clock.now()
+        last, since = _watermark(session)
+        top = _top(session)
+        new_ids = _to_score(session, last, since)
+        session.commit()
+        if not new_ids:
+            return PeriodicRun("nothing_new")
+        done = _run(
+            session,
+            actor=actor,
+            mode=RunMode.incremental,
+            auto_threshold=AUTO_THRESHOLD,
+            review_threshold=REVIEW_THRESHOLD,
+            auto_merge=True,
+            progress=RunProgress(),
+            settings=settings,
+            found=(began, top, new_ids),
+        )
+        return PeriodicRun("ran", done)
+
+
+def _watermark(session: Session) -> tuple[int, datetime | None]:
+    """The highest customer id the finished runs looked at, and when the newest of them
+    began (its reads saw every change committed before)."""
     # Only finished runs count: a run killed while it merged left its sure pairs pending;
     # its newcomers are scored again so those pairs are merged, not left for review.
-    last = (
-        session.scalar(
-            select(func.max(DedupeRun.last_customer_id)).where(DedupeRun.finished_at.is_not(None))
+    row = session.execute(
+        select(func.max(DedupeRun.last_customer_id), func.max(DedupeRun.started_at)).where(
+            DedupeRun.finished_at.is_not(None)
         )
-        or 0
+    ).one()
+    return int(row[0] or 0), row[1]
+
+
+def _top(session: Session) -> int:
+    # Read before the customers to score: one created in between is above neither, and
+    # would be skipped for good if the run recorded a later maximum as looked at.
+    return session.scalar(select(func.max(Customer.id))) or 0
+
+
+def _to_score(session: Session, last: int, since: datetime | None) -> list[int]:
+    """The active customers an incremental run scores: those created after ``last``, and
+    those changed after ``since`` whose latest change was not a merge into them (a merge
+    brings the survivor only values of the duplicate, which was scored with them; the
+    survivors of a run's own merges would otherwise be scored again by the next run)."""
+    wanted: Any = Customer.id > last
+    if since is not None:
+        merged_last = (
+            select(CustomerMerge.id)
+            .where(
+                CustomerMerge.survivor_id == Customer.id,
+                CustomerMerge.created_at >= Customer.updated_at,
+            )
+            .exists()
+        )
+        wanted = or_(wanted, and_(Customer.updated_at > since, ~merged_last))
+    return list(
+        session.scalars(
+            select(Customer.id)
+            .where(Customer.status == CustomerStatus.active.value, wanted)
+            .order_by(Customer.id)
+        )
     )
-    top = session.scalar(select(func.max(Customer.id))) or 0
+
+
+def _run(
+    session: Session,
+    *,
+    actor: Actor,
+    mode: RunMode,
+    auto_threshold: float,
+    review_threshold: float,
+    auto_merge: bool,
+    progress: RunProgress,
+    settings: Settings | None,
+    found: tuple[datetime, int, list[int]] | None = None,
+) -> DedupeRun:
+    """:func:`run` with the lock held; ``found``: when the run began, the highest customer
+    id then and the customers to score, when the caller has read them already."""
+    started = time.perf_counter()
+    if found is None:
+        # Taken before anything is read: a change committed after this moment is seen by
+        # the next incremental run.
+        began = clock.now()
+        last, since = _watermark(session)
+        top = _top(session)
+        new_ids = _to_score(session, last, since) if mode is RunMode.incremental else []
+    else:
+        began, top, new_ids = found
     progress.stage("features")
     spark = linkage.engine_for(settings or get_settings())
     if mode is RunMode.full:
@@ -111,27 +235,20 @@ def run(
         progress.stage("scoring")
         scored = linkage.score_all(table, keep_from=review_threshold, spark=spark)
         looked_at = table.num_rows
+    elif len(new_ids) > INCREMENTAL_LIMIT:
+        # Many newcomers (a large import): one scan of the base beats looking up each
+        # newcomer's candidates; only pairs with a newcomer (or a changed record) are kept.
+        wanted = set(new_ids)
+        table = features.load_features(session)
+        progress.stage("scoring")
+        scored = [
+            p
+            for p in linkage.score_all(table, keep_from=review_threshold, spark=spark)
+            if p.left in wanted or p.right in wanted
+        ]
+        looked_at = len(new_ids)
     else:
-        new_ids = list(
-            session.scalars(
-                select(Customer.id).where(
-                    Customer.id > last, Customer.status == CustomerStatus.active.value
-                )
-            )
-        )
-        if len(new_ids) > INCREMENTAL_LIMIT:
-            # Many newcomers (a large import): one scan of the base beats looking up each
-            # newcomer's candidates; only pairs with a newcomer are kept.
-            table = features.load_features(session)
-            progress.stage("scoring")
-            scored = [
-                p
-                for p in linkage.score_all(table, keep_from=review_threshold, spark=spark)
-                if p.right > last
-            ]
-            looked_at = len(new_ids)
-        else:
-            scored, looked_at = _score_new(session, new_ids, review_threshold, progress)
+        scored, looked_at = _score_new(session, new_ids, review_threshold, progress)
     session.commit()
     progress.stage("storing")
     with write_transaction(session):
@@ -142,17 +259,25 @@ def run(
             auto_threshold=auto_threshold,
             review_threshold=review_threshold,
             created_by=actor.id,
-            started_at=clock.now(),
+            started_at=began,
         )
         session.add(dedupe_run)
         session.flush()
         pairs = _store_pairs(session, scored, dedupe_run.id)
         dedupe_run.candidates = len(scored)
+        run_id = dedupe_run.id
     merged = 0
     if auto_merge:
         progress.stage("merging")
         merged = _auto_merge(session, [p for p in pairs if p[2] >= auto_threshold], actor)
     with write_transaction(session):
+        # Read again: the merges let go of every loaded object (expunge_all), and figures
+        # set on a detached run would never be written (nor would its finish, which the
+        # next incremental run starts from).
+        found_run = session.get(DedupeRun, run_id, populate_existing=True)
+        if found_run is None:  # pragma: no cover - stored above, never deleted
+            raise RuntimeError(f"dedupe run {run_id} vanished")
+        dedupe_run = found_run
         dedupe_run.auto_merged = merged
         dedupe_run.queued = (
             session.scalar(

@@ -68,13 +68,14 @@ def import_command(
 ) -> int:
     """Run one import; returns the exit status (0 all rows in, 3 some rejected, 2 unreadable).
 
-    After customers are imported, the new ones are checked against the base (an
-    incremental de-duplication run) unless ``dedupe`` is off.
+    After customers are imported, the new and changed ones are checked against the base
+    (an incremental de-duplication run) unless ``dedupe`` is off; a check an earlier run
+    left unfinished is run too.
     """
     from guanxi.cli import _engine
     from guanxi.config import get_settings
     from guanxi.core.db import make_sessionmaker
-    from guanxi.imports.service import check_new_customers, job_errors, run_import
+    from guanxi.imports.service import check_pending, job_errors, run_import
 
     try:
         overrides = load_mapping(mapping) if mapping else None
@@ -114,9 +115,11 @@ def import_command(
                 timezone=settings.timezone,
                 batch_rows=batch_rows,
                 progress=tick,
+                dedupe=dedupe,
             )
-        if dedupe and kind is ImportKind.customers and not dry_run and report.imported:
-            report.duplicates = check_new_customers(session, actor)
+        if dedupe and kind is ImportKind.customers and not dry_run:
+            # Also the check an earlier run of this (or another) import did not finish.
+            report.duplicates = check_pending(session, actor)
         if errors_csv is not None and report.job_id is not None:
             write_error_csv(errors_csv, list(job_errors(session, report.job_id)))
         elif errors_csv is not None:

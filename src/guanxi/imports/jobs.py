@@ -32,7 +32,7 @@ from guanxi.imports.service import (
     DRY_STATUSES,
     _actor,
     _start_job,
-    check_new_customers,
+    check_pending,
     job_errors,
     missing_required,
     run_import,
@@ -276,6 +276,7 @@ class ImportRunner:
                 dry_run=dry_run,
                 timezone=timezone,
                 job_id=job_id,
+                dedupe=kind is ImportKind.customers,
             )
         except Exception as exc:  # the thread's top: record the failure on the job
             # The type only: an exception's text may quote a row's personal data.
@@ -299,10 +300,11 @@ class ImportRunner:
 
     @staticmethod
     def _check_duplicates(session: Session, job_id: int, actor: Actor) -> None:
-        """The incremental duplicate check of the customers just imported; its result is
-        a run under Duplicates. The import itself is complete whatever happens here."""
+        """The incremental duplicate check of the customers just imported (and any check an
+        earlier import left unfinished); its result is a run under Duplicates. The import
+        itself is complete whatever happens here: a check that fails stays due."""
         try:
-            check_new_customers(session, actor)
+            check_pending(session, actor)
         except Exception as exc:
             session.rollback()
             log.error("duplicate check after import job %s: %s", job_id, type(exc).__name__)

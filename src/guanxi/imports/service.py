@@ -122,8 +122,8 @@ def _actor(actor: User | Actor) -> Actor:
 
 
 def check_new_customers(session: Session, actor: User | Actor) -> dict[str, int]:
-    """Check the customers added since the last de-duplication run against the base (an
-    incremental run: sure pairs merged, the grey zone queued for review)."""
+    """Check the customers added or changed since the last de-duplication run against the
+    base (an incremental run: sure pairs merged, the grey zone queued for review)."""
     from guanxi.dedupe.enums import RunMode
     from guanxi.dedupe.service import run
 
@@ -133,6 +133,31 @@ def check_new_customers(session: Session, actor: User | Actor) -> dict[str, int]
         "auto_merged": result.auto_merged,
         "queued": result.queued,
     }
+
+
+def check_pending(session: Session, actor: User | Actor) -> dict[str, int] | None:
+    """Run the duplicate check the finished imports still wait for, if any, and clear
+    their marks once it has finished; None when none waits.
+
+    An import killed during its check (or stopped before it) leaves its mark, so the next
+    run of an import runs the check, even when that run itself adds nothing; a check that
+    finished is not run again. One incremental run serves every waiting import: it scores
+    everyone added or changed since the last finished run, which is whatever those imports
+    wrote.
+    """
+    # Read before the run: these jobs' rows were all committed before it began, so its
+    # reads cover them (a job finishing meanwhile keeps its mark for the next check).
+    waiting = list(session.scalars(select(ImportJob.id).where(ImportJob.dedupe_pending.is_(True))))
+    if session.in_transaction():
+        session.commit()
+    if not waiting:
+        return None
+    figures = check_new_customers(session, actor)
+    with write_transaction(session):
+        session.execute(
+            update(ImportJob).where(ImportJob.id.in_(waiting)).values(dedupe_pending=False)
+        )
+    return figures
 
 
 def _owners(session: Session) -> dict[str, int]:
@@ -218,11 +243,14 @@ def run_import(
     batch_rows: int = BATCH_ROWS,
     progress: Progress | None = None,
     job_id: int | None = None,
+    dedupe: bool = False,
 ) -> ImportReport:
     """Import ``path`` as ``kind``. Raises :class:`UnreadableFile` when nothing can be read.
 
     ``dry_run`` validates every row and writes nothing. A run of a file whose earlier run
-    did not finish resumes it. ``job_id`` names a job made by :func:`start_job` to fill in
+    did not finish resumes it. ``dedupe``: a customer import that added or changed
+    customers records, as it finishes, that their duplicate check is due; the caller runs
+    it with :func:`check_pending`. ``job_id`` names a job made by :func:`start_job` to fill in
     instead of finding or making one; a dry run then also records its counts and rejected
     rows in that job (and nothing else), so its report can be followed like an import's.
     """
@@ -288,7 +316,7 @@ def run_import(
         if job is not None and dry_run:
             _finish_dry_run(session, job.id, report)
         elif job is not None:
-            _finish_job(session, job.id, _actor(actor), report)
+            _finish_job(session, job.id, _actor(actor), report, dedupe=dedupe)
         else:
             report.status = DRY_FINISHED
         report.seconds = time.perf_counter() - started
@@ -418,13 +446,20 @@ def _store_outcome(session: Session, job_id: int, outcome: _Outcome, last_row: i
     )
 
 
-def _finish_job(session: Session, job_id: int, actor: Actor, report: ImportReport) -> None:
+def _finish_job(
+    session: Session, job_id: int, actor: Actor, report: ImportReport, *, dedupe: bool
+) -> None:
     with write_transaction(session):
         job = session.get(ImportJob, job_id, populate_existing=True)
         if job is None:  # pragma: no cover - created by this run or the one it resumes
             raise RuntimeError(f"import job {job_id} vanished")
         job.status = JobStatus.finished.value
         job.finished_at = clock.now()
+        # In the same transaction as the finish: no moment when the import is complete and
+        # its check neither done nor due.
+        job.dedupe_pending = (
+            dedupe and job.kind == ImportKind.customers.value and job.imported + job.updated > 0
+        )
         # A resumed run reports the whole file, earlier runs' batches included.
         report.imported, report.updated = job.imported, job.updated
         report.unchanged, report.rejected = job.unchanged, job.rejected
