@@ -360,7 +360,9 @@ def test_two_workers_split_each_column_and_rotate_every_value_once(
         entries = session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "keys.rotated")
         )
-    assert (result.rotated, result.concurrent, result.batches) == ({PHONES: 300}, 0, 30)
+    assert (result.rotated, result.concurrent) == ({PHONES: 300}, 0)
+    if committed_engine.dialect.name == "sqlite":
+        assert result.batches == 30  # on PostgreSQL it follows the rows' pages
     assert entries == 1
     # Two threads, each its own half, no id twice.
     halves = sorted(seen.values(), key=min)
@@ -368,6 +370,23 @@ def test_two_workers_split_each_column_and_rotate_every_value_once(
     assert halves[0] == set(range(low, low + width)) & set(plain)
     assert halves[1] == set(plain) - halves[0]
     assert {i: NEW.decrypt("phone", v) for i, v in stored.items()} == plain
+
+
+def test_a_window_is_written_a_row_per_page_at_a_time() -> None:
+    """PostgreSQL's transactions take the first row of every page, then the second, …;
+    small ranks merge up to the batch, large ones are cut in equal parts; each row once."""
+    window = [(i, page, f"v{i}") for i, page in enumerate([7, 7, 7, 8, 8, 9, 9, 9, 9, 10], 1)]
+    spread = keys.spread_over_pages(window, 3)
+    assert [[i for i, _v in t] for t in spread] == [[1, 4], [6, 10], [2, 5, 7], [3, 8, 9]]
+    assert [[i for i, _v in t] for t in keys.spread_over_pages(window, 9)] == [
+        [1, 4, 6, 10, 2, 5, 7, 3, 8],
+        [9],
+    ]
+    assert keys.spread_over_pages(window, 10) == [
+        [(1, "v1"), (4, "v4"), (6, "v6"), (10, "v10"), (2, "v2"), (5, "v5"), (7, "v7")]
+        + [(3, "v3"), (8, "v8"), (9, "v9")]
+    ]
+    assert keys.spread_over_pages([], 5) == []
 
 
 def test_second_factor_secrets_are_rotated(
