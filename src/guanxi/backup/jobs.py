@@ -10,7 +10,6 @@ take one.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from guanxi.audit.models import AuditEntry
 from guanxi.audit.service import Actor
@@ -26,6 +25,7 @@ from guanxi.backup.service import create_backup
 from guanxi.config import Settings
 from guanxi.core import clock
 from guanxi.core.db import make_sessionmaker
+from guanxi.core.locks import job_lock
 
 log = logging.getLogger("guanxi.backup")
 
@@ -41,26 +41,8 @@ def _exclusive(engine: Engine, folder: Path) -> Iterator[bool]:
     SQLite, whose workers share one machine, a lock on a file in the backup folder."""
     if engine.dialect.name != "postgresql":
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with (folder / ".lock").open("a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-        return
-    with engine.connect() as conn:
-        got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK}))
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK})
-                conn.commit()
+    with job_lock(engine, key=_LOCK, lock_file=folder / ".lock", wait=False) as got:
+        yield got
 
 
 def backup_nightly(engine: Engine, settings: Settings) -> dict[str, Any]:

@@ -2,21 +2,21 @@
 
 Two runs at once would score the same newcomers and race to insert the same pairs and to
 merge the same records. A run holds a lock from its first read to its last merge, taken as
-the other long periodic jobs take theirs (``backup.jobs``): on PostgreSQL a session
-advisory lock on a connection of its own (workers on any machine; released by the server
-when a killed process's connection drops); on SQLite, whose processes share one machine, a
-lock on a file beside the database file (released by the kernel when a process dies).
+the other long periodic jobs take theirs (:func:`guanxi.core.locks.job_lock`): on
+PostgreSQL a session advisory lock on a connection of its own, on SQLite a lock on a file
+beside the database file; both are released when a killed process dies.
 """
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+
+from guanxi.core.locks import job_lock
 
 _LOCK = 0x6775_6464  # "gudd": the advisory lock id of de-duplication runs
 
@@ -35,33 +35,8 @@ def exclusive(session: Session, *, wait: bool) -> Iterator[bool]:
     needs none.
     """
     engine = _engine_of(session)
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            if wait:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK})
-                got = True
-            else:
-                got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK}))
-            # The lock belongs to the connection, not to this transaction.
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK})
-                    conn.commit()
-        return
     database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        yield True
-        return
-    with Path(f"{database}.dedupe-lock").open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    single = not database or database == ":memory:" or database.startswith("file:")
+    lock_file = None if single else Path(f"{database}.dedupe-lock")
+    with job_lock(engine, key=_LOCK, lock_file=lock_file, wait=wait) as got:
+        yield got
