@@ -141,6 +141,9 @@ FIELD_LABELS: dict[str, str] = {
     "granted": N_("Granted"),
     # Why the owner changed (customers.service.assign_owner: claimed, returned_..., ...).
     "reason": N_("Reason"),
+    # A data subject's copy (privacy): which request it answered, in which file format.
+    "request_id": N_("Request"),
+    "format": N_("File format"),
 }
 # Fields whose values are codes of a fixed list (shown translated in the history).
 CODED_FIELDS = {"kind", "source", "lifecycle_stage", "status", "role", "field", "purpose", "reason"}

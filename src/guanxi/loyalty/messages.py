@@ -36,7 +36,7 @@ FIELD_NAMES: dict[str, str] = {
     "tier": N_("Tier"),
     "segment": N_("Segment"),
     "source_key": N_("Occasion"),
-    "kind": N_("Kind"),
+    "kind": N_("Coupon kind"),
     "amount_off_fen": N_("Amount off"),
     "percent_off": N_("Percent off"),
     "free_service": N_("Free service"),
