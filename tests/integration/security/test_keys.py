@@ -342,12 +342,19 @@ def test_two_workers_split_each_column_and_rotate_every_value_once(
     ]
     seen: dict[str, set[int]] = {}
     real_apply = keys.apply_batch
+    # Each thread's first batch waits for the other's: both stripes are under way at
+    # once, and a pool that let one idle thread take both would fail here, not by luck.
+    both_started = threading.Barrier(2, timeout=30)
 
     def recording_apply(
         session: Session, enc: keys.EncryptedColumn, rows: Any, c: FieldCipher
     ) -> tuple[int, int]:
         if enc.name == PHONES:
-            seen.setdefault(threading.current_thread().name, set()).update(i for i, _ in rows)
+            name = threading.current_thread().name
+            if name not in seen:
+                seen[name] = set()
+                both_started.wait()
+            seen[name].update(i for i, _ in rows)
         return real_apply(session, enc, rows, c)
 
     monkeypatch.setattr(keys, "apply_batch", recording_apply)
