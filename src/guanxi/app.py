@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from guanxi import __version__, domains
 from guanxi.config import Settings, get_settings
-from guanxi.core.db import make_engine, make_sessionmaker
+from guanxi.core.db import ReadConnections, make_engine, make_sessionmaker
 from guanxi.core.openapi import install_openapi
 from guanxi.core.web import RequestContextMiddleware, install_error_handlers
 from guanxi.security import crypto
@@ -23,6 +23,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Sync routes run in a thread pool; with the GIL, dozens of threads only contend.
     anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.settings.route_threads
     yield
+    kept = getattr(app.state, "read_connections", None)
+    if kept is not None:
+        kept.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -105,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     unsubscribe.configure(settings)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # Read-only JSON routes on SQLite reuse open connections (core/db.py ReadConnections).
+    app.state.read_connections = ReadConnections(engine) if settings.reads_inline else None
 
     install_error_handlers(app)
     # The schema documents the problem documents every error really is (core/openapi.py).

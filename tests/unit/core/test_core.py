@@ -110,3 +110,33 @@ def test_threads_and_inline_reads_follow_the_database(tmp_path: Path) -> None:
     assert (pg.route_threads, pg.reads_inline) == (8, False)
     forced = Settings(env=Environment.development, data_dir=tmp_path, inline_reads=False, threads=4)
     assert (forced.route_threads, forced.reads_inline) == (4, False)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2025-06-17 22:19:52.000000", datetime(2025, 6, 17, 22, 19, 52, tzinfo=UTC)),
+        ("2025-06-17 22:19:52", datetime(2025, 6, 17, 22, 19, 52, tzinfo=UTC)),
+        ("2025-06-17 22:19:52.123456", datetime(2025, 6, 17, 22, 19, 52, 123456, tzinfo=UTC)),
+        ("2025-06-17T22:19:52+08:00", datetime(2025, 6, 17, 14, 19, 52, tzinfo=UTC)),
+        ("2025-06-17 22:19:52.5-05:30", datetime(2025, 6, 18, 3, 49, 52, 500000, tzinfo=UTC)),
+        ("2025-06-17T22:19:52Z", datetime(2025, 6, 17, 22, 19, 52, tzinfo=UTC)),
+        (None, None),
+    ],
+)
+def test_sqlite_timestamps_read_as_aware_utc(stored: str | None, expected: datetime | None) -> None:
+    """SQLite's text (naive UTC as written, or with an offset from another writer) reads
+    as the same instant in UTC, through the one-step reader the SQLite dialect gets."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from guanxi.core.types import UTCDateTime
+
+    read = UTCDateTime().result_processor(sqlite.dialect(), None)
+    assert read is not None
+    value = read(stored)
+    assert value == expected
+    if value is not None:
+        assert value.tzinfo is UTC
+    # PostgreSQL keeps the generic path (psycopg returns aware datetimes).
+    pg_read = UTCDateTime().result_processor(postgresql.psycopg.dialect(), None)
+    assert pg_read is None or pg_read(None) is None
