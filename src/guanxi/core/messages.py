@@ -52,6 +52,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "credit_code_individual": N_("Only enterprises and government bodies have a credit code"),
     "id_number_organisation": N_("Only individual customers have a resident ID number"),
     "owner_unknown": N_("No such user to own this customer"),
+    "region_outside_scope": N_("Choose a region you look after: {regions}"),
+    "region_no_scope": N_("Your access covers no region, so you cannot add customers"),
     "customer_unknown": N_("No such customer"),
     "cursor_invalid": N_("Invalid cursor"),
     "waybill_duplicate": N_("This waybill number already exists"),

@@ -380,11 +380,46 @@ def reindex(session: Session, customer: Customer) -> None:
         )
 
 
+def _region_in_scope(actor: User | Actor, region: str | None) -> str | None:
+    """The region a new customer gets from ``actor``: as given, or for a user scoped to
+    one region (security/scope.py) that region when none is given. A scoped user may not
+    create a customer outside their regions: they could not see it afterwards (a lead they
+    convert would vanish from their own pipeline), so the form says so instead."""
+    scope = scope_of(actor) if isinstance(actor, User) else None
+    if scope is None:
+        return region
+    if not scope.regions:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("region",),
+                    "region_no_scope",
+                    "Your access covers no region, so you cannot add customers",
+                )
+            ]
+        )
+    if region is None and len(scope.regions) == 1:
+        return scope.regions[0]
+    if not scope.covers_region(region):
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ("region",),
+                    "region_outside_scope",
+                    f"Choose a region you look after: {', '.join(scope.regions)}",
+                    {"regions": list(scope.regions)},
+                )
+            ]
+        )
+    return region
+
+
 def create_customer(
     session: Session, *, customer_in: CustomerCreate, actor: User | Actor
 ) -> Customer:
     """Create a customer with its phones, addresses, contacts and tags; audited."""
     audit_actor = actor if isinstance(actor, Actor) else actor_of(actor)
+    region = _region_in_scope(actor, customer_in.region)
     try:
         with write_transaction(session):
             _check_owner(session, customer_in.owner_id)
@@ -396,7 +431,7 @@ def create_customer(
                 external_id=customer_in.external_id,
                 source=customer_in.source.value,
                 industry=customer_in.industry,
-                region=customer_in.region,
+                region=region,
                 owner_id=customer_in.owner_id
                 if customer_in.owner_id is not None
                 else (actor.id if isinstance(actor, User) and actor.role == "sales" else None),

@@ -233,6 +233,7 @@ def convert_lead(
                 kind=CustomerKind.enterprise,
                 name=c.decrypt("lead_company", lead.contact_company_enc or ""),
                 source=SourceChannel.website,
+                region=convert_in.region,
                 owner_id=lead.owner_id,
                 phones=[phone],
                 contacts=[

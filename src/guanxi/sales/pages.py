@@ -474,7 +474,10 @@ def convert(
     opportunity_id: PathId, request: Request, session: SessionDep, user: Seller, form: ParsedForm
 ) -> Response:
     """Make a web lead a customer's (the customer number given, or a new enterprise)."""
-    data = {"customer_id": _text(form, "customer_id") or None}
+    data = {
+        "customer_id": _text(form, "customer_id") or None,
+        "region": _text(form, "region") or None,
+    }
     return _action(
         request,
         session,

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from guanxi.core.ids import BodyId
-from guanxi.customers.schemas import Email, Phone
+from guanxi.customers.schemas import Email, Phone, ShortText
 from guanxi.sales.enums import LeadSource, Stage
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -94,6 +94,8 @@ class Convert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: BodyId | None = None
+    # The new customer's region (a salesperson scoped to several regions names one).
+    region: ShortText | None = None
 
 
 class ContactRead(BaseModel):

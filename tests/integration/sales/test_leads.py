@@ -6,17 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi import domains
 from guanxi.core.db import write_transaction
+from guanxi.core.errors import ValidationFailed
+from guanxi.core.web import translate_field_error
 from guanxi.customers.models import Customer
+from guanxi.customers.service import can_see
 from guanxi.interactions.models import Interaction
 from guanxi.notify.models import Notification
 from guanxi.sales import leads, service
 from guanxi.sales.models import Opportunity
 from guanxi.sales.schemas import Convert, WebLeadIn
+from guanxi.security.models import User
+from guanxi.security.scope import set_scope
 from tests.conftest import PASSWORD
 from tests.integration.sales.conftest import Crew
 
@@ -122,6 +128,96 @@ def test_a_web_lead_is_encrypted_and_converts_into_a_customer(
     # The lead's own copy of the contact is gone, and no second lead was made.
     assert (converted.contact_phone_enc, converted.contact_name_enc) == (None, None)
     assert [o.id for o in _leads_of(db, customer.id)] == [lead.id]
+
+
+def _web_lead(db: Session, company: str) -> Opportunity:
+    return leads.submit_web_lead(
+        db, lead_in=WebLeadIn(name="周先生", company=company, phone="13812345678")
+    )
+
+
+def test_a_scoped_salesperson_keeps_the_customer_a_lead_becomes(
+    db: Session, crew: Crew, client: Any
+) -> None:
+    """Converting a web lead makes the new customer in the salesperson's region: scoped to
+    one, that one; to several, the one named; outside them, refused on the region field
+    with nothing written (before, the customer had no region and vanished from their
+    pipeline together with the lead)."""
+    domains.load()
+    # Claimed before the scope is set: a scoped salesperson sees only their own leads.
+    lead = _web_lead(db, "温州鞋业有限公司")
+    second = _web_lead(db, "深圳电子有限公司")
+    service.claim(db, opportunity_id=lead.id, actor=crew.member)
+    service.claim(db, opportunity_id=second.id, actor=crew.member)
+    set_scope(db, user_id=crew.member.id, regions=["浙江省"], team_ids=[], actor=crew.admin)
+    db.expire_all()
+    member = db.get(User, crew.member.id)
+    assert member is not None
+    leads.convert_lead(db, opportunity_id=lead.id, convert_in=Convert(), actor=member)
+    db.expire_all()
+    member = db.get(User, crew.member.id)
+    assert member is not None
+    converted = service.get_opportunity(db, opportunity_id=lead.id, viewer=member)
+    customer = db.get(Customer, converted.customer_id)
+    assert customer is not None
+    assert (customer.name, customer.region) == ("温州鞋业有限公司", "浙江省")
+    assert can_see(member, customer)
+
+    set_scope(
+        db, user_id=crew.member.id, regions=["浙江省", "广东省"], team_ids=[], actor=crew.admin
+    )
+    lead = second
+    customers = db.scalar(select(func.count()).select_from(Customer))
+    for region in (None, "上海市"):
+        db.expire_all()
+        member = db.get(User, crew.member.id)
+        assert member is not None
+        with pytest.raises(ValidationFailed) as refused:
+            leads.convert_lead(
+                db, opportunity_id=lead.id, convert_in=Convert(region=region), actor=member
+            )
+        [error] = refused.value.errors
+        assert (error.loc, error.code, error.params) == (
+            ("region",),
+            "region_outside_scope",
+            {"regions": ["广东省", "浙江省"]},
+        )
+        assert translate_field_error(error, "zh_CN") == "请选择您负责的地区：广东省, 浙江省"
+    assert db.scalar(select(func.count()).select_from(Customer)) == customers
+    db.expire_all()
+    member = db.get(User, crew.member.id)
+    assert member is not None
+    leads.convert_lead(
+        db, opportunity_id=lead.id, convert_in=Convert(region="广东省深圳市"), actor=member
+    )
+    db.expire_all()
+    opened = db.get(Opportunity, lead.id)
+    assert opened is not None
+    assert db.get(Customer, opened.customer_id).region == "广东省深圳市"  # type: ignore[union-attr]
+    assert db.scalar(select(func.count()).select_from(Customer)) == customers + 1
+
+
+def test_a_scoped_agent_cannot_add_a_customer_outside_their_regions(
+    client: Any, login: Any, db: Session, make_user: Any
+) -> None:
+    agent, headers = login("agent")
+    admin = make_user("admin")
+    set_scope(db, user_id=agent.id, regions=["广东"], team_ids=[], actor=admin)
+    db.commit()
+    zh = {**headers, "Accept-Language": "zh-CN"}
+    refused = client.post(
+        "/api/v1/customers", json={"name": "沪上客户", "region": "上海市"}, headers=zh
+    )
+    assert refused.status_code == 422
+    assert [(e["loc"], e["code"], e["message"]) for e in refused.json()["errors"]] == [
+        (["region"], "region_outside_scope", "请选择您负责的地区：广东")
+    ]
+    assert db.scalar(select(Customer.id).where(Customer.name == "沪上客户")) is None
+    made = client.post("/api/v1/customers", json={"name": "粤地客户"}, headers=headers)
+    assert made.status_code == 201, made.text
+    assert made.json()["region"] == "广东"
+    # Their own customer is theirs to open.
+    assert client.get(f"/api/v1/customers/{made.json()['id']}", headers=headers).status_code == 200
 
 
 def test_contacts_are_logged_against_the_opportunity(
