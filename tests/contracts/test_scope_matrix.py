@@ -287,6 +287,8 @@ CALLS: dict[tuple[str, str], Call] = {
         json=lambda w, s: {"template_code": "matrix10", "key": "m-buy"},
         expect=(201,),
     ),
+    # The edit form as the page fills it: the region kept (a scoped user may not clear it).
+    ("POST", "/customers/{customer_id}"): Call(form=lambda w, s: {"region": "广东省深圳市"}),
     ("POST", "/customers/{customer_id}/restore"): Call(before=ARCHIVED),
     # The user owns both customers (so that only the scope differs): one is put back in
     # the pool before it is claimed.

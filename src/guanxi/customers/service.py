@@ -380,37 +380,36 @@ def reindex(session: Session, customer: Customer) -> None:
         )
 
 
-def _region_in_scope(actor: User | Actor, region: str | None) -> str | None:
-    """The region a new customer gets from ``actor``: as given, or for a user scoped to
-    one region (security/scope.py) that region when none is given. A scoped user may not
-    create a customer outside their regions: they could not see it afterwards (a lead they
-    convert would vanish from their own pipeline), so the form says so instead."""
+def _refuse_outside_scope(actor: User | Actor, region: str | None) -> None:
+    """A user with a row-level scope (security/scope.py) may not put a customer outside
+    their regions: they could not see it afterwards (a lead they convert would vanish from
+    their own pipeline with it), so the region field says so instead."""
     scope = scope_of(actor) if isinstance(actor, User) else None
-    if scope is None:
-        return region
+    if scope is None or scope.covers_region(region):
+        return
     if not scope.regions:
-        raise ValidationFailed(
-            [
-                FieldError(
-                    ("region",),
-                    "region_no_scope",
-                    "Your access covers no region, so you cannot add customers",
-                )
-            ]
+        error = FieldError(
+            ("region",),
+            "region_no_scope",
+            "Your access covers no region, so you cannot add customers",
         )
-    if region is None and len(scope.regions) == 1:
+    else:
+        error = FieldError(
+            ("region",),
+            "region_outside_scope",
+            f"Choose a region you look after: {', '.join(scope.regions)}",
+            {"regions": list(scope.regions)},
+        )
+    raise ValidationFailed([error])
+
+
+def _region_in_scope(actor: User | Actor, region: str | None) -> str | None:
+    """The region a new customer gets: as given, or for a user scoped to one region that
+    region when none is given; refused outside a scoped user's regions."""
+    scope = scope_of(actor) if isinstance(actor, User) else None
+    if scope is not None and region is None and len(scope.regions) == 1:
         return scope.regions[0]
-    if not scope.covers_region(region):
-        raise ValidationFailed(
-            [
-                FieldError(
-                    ("region",),
-                    "region_outside_scope",
-                    f"Choose a region you look after: {', '.join(scope.regions)}",
-                    {"regions": list(scope.regions)},
-                )
-            ]
-        )
+    _refuse_outside_scope(actor, region)
     return region
 
 
@@ -501,6 +500,9 @@ def update_customer(
             _check_identifier_kind(kind, customer_in, customer)
             if "external_id" in fields and customer_in.external_id != customer.external_id:
                 _check_external_id(session, customer_in.external_id)
+            if "region" in fields and customer_in.region != customer.region:
+                # A scoped editor cannot move the customer out of their own reach.
+                _refuse_outside_scope(actor, customer_in.region)
             for name in (
                 "name",
                 "external_id",

@@ -216,8 +216,16 @@ def test_a_scoped_agent_cannot_add_a_customer_outside_their_regions(
     made = client.post("/api/v1/customers", json={"name": "粤地客户"}, headers=headers)
     assert made.status_code == 201, made.text
     assert made.json()["region"] == "广东"
-    # Their own customer is theirs to open.
-    assert client.get(f"/api/v1/customers/{made.json()['id']}", headers=headers).status_code == 200
+    # Their own customer is theirs to open, and stays inside their regions.
+    url = f"/api/v1/customers/{made.json()['id']}"
+    assert client.get(url, headers=headers).status_code == 200
+    moved = client.patch(url, json={"region": "广东省广州市"}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    for region in ("上海市", None):
+        away = client.patch(url, json={"region": region}, headers=zh)
+        assert away.status_code == 422
+        assert [e["code"] for e in away.json()["errors"]] == ["region_outside_scope"]
+    assert client.get(url, headers=headers).json()["customer"]["region"] == "广东省广州市"
 
 
 def test_contacts_are_logged_against_the_opportunity(
