@@ -238,7 +238,8 @@ def issue_token(
             user_id=user.id,
             kind=kind,
             token_hash=_hash_token(secret),
-            csrf_token=secrets.token_urlsafe(24) if kind == "web" else None,
+            # Browser kinds (a session, a pending second-factor step) carry a form secret.
+            csrf_token=secrets.token_urlsafe(24) if kind in ("web", "mfa", "enrol") else None,
             expires_at=clock.now() + timedelta(hours=hours),
             client_address=sessions.mask_address(address),
             user_agent=sessions.summarise_agent(agent),

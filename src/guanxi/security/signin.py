@@ -10,6 +10,7 @@ safe from cross-site posting because the cookie is SameSite=Lax.
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from guanxi.core import i18n
-from guanxi.core.errors import NotAuthenticated
+from guanxi.core.errors import NotAuthenticated, PermissionDenied
 from guanxi.core.web import LANG_COOKIE, request_language
 from guanxi.security import service, totp
 from guanxi.security.deps import SESSION_COOKIE, SessionDep
@@ -105,10 +106,20 @@ def _quote(path: str) -> str:
     return quote(_local(path), safe="/")
 
 
-def _pending(request: Request, session: Session, kind: str) -> User | None:
+def _pending(request: Request, session: Session, kind: str) -> service.LiveToken | None:
+    """The half-finished sign-in of the pending cookie; its form secret is the page's."""
     secret = request.cookies.get(PENDING_COOKIE)
     live = service.resolve_token(session, secret=secret, kind=kind) if secret else None
-    return live.user if live else None
+    if live is not None:
+        request.state.csrf_token = live.csrf_token or ""
+    return live
+
+
+def _check_form_secret(live: service.LiveToken, sent: str) -> None:
+    """The code forms are posted with the pending step's own secret, as every signed-in
+    form is: a page elsewhere cannot post a code into someone's half-finished sign-in."""
+    if not live.csrf_token or not secrets.compare_digest(sent, live.csrf_token):
+        raise PermissionDenied("CSRF token missing or wrong")
 
 
 def _end_pending(request: Request, session: Session, user: User) -> None:
@@ -145,12 +156,15 @@ def code_check(
     session: SessionDep,
     code: Annotated[str, Form(max_length=20)] = "",
     next: Annotated[str, Form(max_length=500)] = "/customers",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Check the code; right: the session; wrong: try again (counted like a wrong
     password); locked or expired: back to the password."""
-    user = _pending(request, session, "mfa")
-    if user is None:
+    live = _pending(request, session, "mfa")
+    if live is None:
         return RedirectResponse("/login", status_code=303)
+    _check_form_secret(live, csrf_token)
+    user = live.user
     policy = LoginPolicy.from_settings(request.app.state.settings)
     try:
         user = service.check_second_factor(
@@ -175,9 +189,10 @@ def code_check(
 @router.get("/login/enrol")
 def enrol_form(request: Request, session: SessionDep, next: str = "/customers") -> Response:
     """Compulsory enrolment of an administrator's second factor: QR code and key."""
-    user = _pending(request, session, "enrol")
-    if user is None:
+    live = _pending(request, session, "enrol")
+    if live is None:
         return RedirectResponse("/login", status_code=303)
+    user = live.user
     secret = totp.pending_secret(session, user_id=user.id) or totp.begin_enrolment(
         session, user_id=user.id
     )
@@ -215,12 +230,15 @@ def enrol_confirm(
     session: SessionDep,
     code: Annotated[str, Form(max_length=20)] = "",
     next: Annotated[str, Form(max_length=500)] = "/customers",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Confirm the enrolment with a first code: the recovery codes (shown once) and the
     session."""
-    user = _pending(request, session, "enrol")
-    if user is None:
+    live = _pending(request, session, "enrol")
+    if live is None:
         return RedirectResponse("/login", status_code=303)
+    _check_form_secret(live, csrf_token)
+    user = live.user
     codes = totp.confirm_enrolment(
         session, user_id=user.id, code=code, actor=service.actor_of(user)
     )

@@ -64,6 +64,44 @@ def test_enrolment_from_the_account_page(client: Any, make_user: Any, db: Sessio
     assert audit(db, user.id, "user.second_factor") == [("user.second_factor_enrolled", None, None)]
 
 
+def _secret(client: Any, page: str = "/login/code") -> str:
+    """The pending step's form secret, as its page carries it."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_code_form_is_posted_with_the_pending_steps_own_secret(
+    client: Any, make_user: Any, db: Session
+) -> None:
+    """A page elsewhere cannot post a code into someone's half-finished sign-in: without
+    the form secret, or with another sign-in's, 403 and nothing counted."""
+    user = make_user("agent")
+    secret, _codes = _enrol(db, user, T0 - STEP * 4)
+    code = pyotp.TOTP(secret).at(T0)
+    with clock.frozen(T0):
+        web_login(client, user.username)
+        mine = _secret(client)
+        for sent in ({}, {"csrf_token": "x" * 32}):
+            refused = client.post("/login/code", data={"code": code, **sent})
+            assert refused.status_code == 403
+            assert "guanxi_session" not in refused.cookies
+        db.expire_all()
+        assert db.get(User, user.id).failed_logins == 0
+        # A second sign-in gets a secret of its own; the first one's no longer fits.
+        client.cookies.clear()
+        web_login(client, user.username)
+        assert _secret(client) != mine
+        stale = client.post("/login/code", data={"code": code, "csrf_token": mine})
+        assert stale.status_code == 403
+        ok = client.post(
+            "/login/code",
+            data={"code": code, "csrf_token": _secret(client)},
+            follow_redirects=False,
+        )
+        assert (ok.status_code, ok.headers["location"]) == (303, "/customers")
+
+
 def test_sign_in_asks_for_the_code_and_refuses_a_replay(
     client: Any, make_user: Any, db: Session
 ) -> None:
@@ -85,17 +123,20 @@ def test_sign_in_asks_for_the_code_and_refuses_a_replay(
             .startswith("/login?")
         )
         assert client.get("/login/code").status_code == 200
-        wrong = client.post("/login/code", data={"code": "123456", "next": "/customers"})
+        form = {"next": "/customers", "csrf_token": _secret(client)}
+        wrong = client.post("/login/code", data={"code": "123456", **form})
         assert wrong.status_code == 401
-        ok = client.post(
-            "/login/code", data={"code": code, "next": "/customers"}, follow_redirects=False
-        )
+        ok = client.post("/login/code", data={"code": code, **form}, follow_redirects=False)
         assert (ok.status_code, ok.headers["location"]) == (303, "/customers")
         assert "guanxi_session" in ok.cookies
         client.cookies.clear()
         # The same code a second time, still inside its window: refused.
         web_login(client, user.username)
-        replay = client.post("/login/code", data={"code": code}, follow_redirects=False)
+        replay = client.post(
+            "/login/code",
+            data={"code": code, "csrf_token": _secret(client)},
+            follow_redirects=False,
+        )
         assert replay.status_code == 401
         # The right password again does not wipe the code failures (no fresh guesses).
         client.cookies.clear()
@@ -103,11 +144,19 @@ def test_sign_in_asks_for_the_code_and_refuses_a_replay(
         db.expire_all()
         assert db.get(User, user.id).failed_logins == 1
         # A recovery code works once.
-        rescue = client.post("/login/code", data={"code": codes[0]}, follow_redirects=False)
+        rescue = client.post(
+            "/login/code",
+            data={"code": codes[0], "csrf_token": _secret(client)},
+            follow_redirects=False,
+        )
         assert rescue.status_code == 303
         client.cookies.clear()
         web_login(client, user.username)
-        again = client.post("/login/code", data={"code": codes[0]}, follow_redirects=False)
+        again = client.post(
+            "/login/code",
+            data={"code": codes[0], "csrf_token": _secret(client)},
+            follow_redirects=False,
+        )
         assert again.status_code == 401
     db.expire_all()
     # Each good code cleared the count; the reused recovery code is the one failure since.
@@ -132,8 +181,19 @@ def test_an_administrator_must_enrol_before_anything_else(
         assert client.get("/login/code", follow_redirects=False).headers["location"] == "/login"
         page = client.get("/login/enrol?next=/admin/users")
         key = re.search(r'id="totp-key">([A-Z2-7 ]+)<', page.text).group(1).replace(" ", "")
+        form_secret = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         done = client.post(
-            "/login/enrol", data={"code": pyotp.TOTP(key).at(T0), "next": "/admin/users"}
+            "/login/enrol",
+            data={"code": pyotp.TOTP(key).at(T0), "next": "/admin/users", "csrf_token": ""},
+        )
+        assert done.status_code == 403
+        done = client.post(
+            "/login/enrol",
+            data={
+                "code": pyotp.TOTP(key).at(T0),
+                "next": "/admin/users",
+                "csrf_token": form_secret,
+            },
         )
         assert done.status_code == 200
         assert 'id="recovery-codes"' in done.text
