@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,14 @@ from guanxi.shipments.service import create_shipment
 from tests.conftest import PASSWORD, settings_for
 
 CHROMIUM = os.environ.get("GUANXI_CHROMIUM", "/usr/bin/chromium")
+# Where the journeys save their screenshots: the README's own folder only when asked
+# (GUANXI_SCREENSHOTS=1 refreshes them), otherwise a scratch folder, so an ordinary test
+# run leaves the tracked pictures alone.
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("GUANXI_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="guanxi-shots-"))
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -23,9 +23,9 @@ from guanxi.demo.accounts import DEMO_PASSWORD, ensure_demo_users
 from guanxi.demo.generator import generate
 from guanxi.demo.history import History, load_staff
 from tests.conftest import settings_for
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _free_port() -> int:

@@ -17,10 +17,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import DATABASES
+from tests.e2e.conftest import DATABASES, SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TAG = "展会客户"
 FEE = 5000
 

@@ -5,7 +5,6 @@ link of a marketing mail on a phone-sized page."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,9 @@ from playwright.sync_api import expect
 from guanxi.customers.consent import Purpose
 from guanxi.notify.unsubscribe import make_token
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _shot(page: Any, name: str) -> None:

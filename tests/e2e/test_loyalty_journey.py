@@ -5,7 +5,6 @@ is too low, and redeems the customer's coupon, typed in lower case with dashes."
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _member_with_coupon(base: str) -> tuple[int, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +14,9 @@ from playwright.sync_api import expect
 
 from guanxi.core import clock
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _opportunities(base: str) -> int:

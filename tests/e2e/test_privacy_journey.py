@@ -24,10 +24,9 @@ from guanxi.privacy.service import add_working_days, local_day, working_calendar
 from guanxi.security.schemas import UserCreate
 from guanxi.security.service import create_user
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import DATABASES
+from tests.e2e.conftest import DATABASES, SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # 李四's number in the fixture: it must appear nowhere on a screen, only in the export.
 LI_SI_PHONE = "13800138000"
 

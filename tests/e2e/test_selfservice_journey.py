@@ -5,7 +5,6 @@ survey from that page. The agent works the ticket through the API meanwhile."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAYBILL = "YT9876543210"
 PHONE = {"width": 390, "height": 844}
 

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,10 +28,9 @@ from guanxi.notify.models import OutboxMessage
 from guanxi.security.schemas import UserCreate
 from guanxi.security.service import create_user
 from tests.conftest import PASSWORD, settings_for
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import SHOTS, _free_port
 
 pytestmark = pytest.mark.e2e
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 
