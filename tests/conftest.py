@@ -68,24 +68,37 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _new_pg_database() -> Iterator[Engine]:
+def empty_pg_database(prefix: str = "guanxi_test") -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the test server, dropped after."""
     base = _pg_base_url()
     if not base:
         if os.environ.get("CI"):
             pytest.fail("GUANXI_TEST_PG_URL is not set: run the suite with scripts/test")
         pytest.skip("PostgreSQL not configured (GUANXI_TEST_PG_URL); scripts/test starts one")
-    name = f"guanxi_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
-    url = make_url(base).set(database=name)
-    engine = make_engine(url.render_as_string(hide_password=False))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _new_pg_database() -> Iterator[Engine]:
+    for url in empty_pg_database():
+        engine = make_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (no schema: what runs against it migrates it)."""
+    yield from empty_pg_database("guanxi_empty")
 
 
 @pytest.fixture(scope="session")

@@ -18,13 +18,9 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.audit.models import AuditEntry
@@ -39,27 +35,9 @@ TICKETS = 8
 ACTIONS = ["search: name", "search: phone", "360 view", "ticket: read", "ticket: update"]
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A new, empty PostgreSQL database (the script migrates and seeds it)."""
-    base = os.environ.get("GUANXI_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("GUANXI_TEST_PG_URL is not set: run the suite with scripts/test")
-        pytest.skip("PostgreSQL not configured (GUANXI_TEST_PG_URL)")
-    name = f"guanxi_load_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_bounded_load_no_errors_no_lost_writes(database: str) -> None:
+def test_bounded_load_no_errors_no_lost_writes(empty_pg_url: str) -> None:
     proc = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--database", database,
+        [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--database", empty_pg_url,
          "--users", str(USERS), "--seconds", str(SECONDS), "--baseline-seconds", "0",
          "--customers", "1000", "--tickets", str(TICKETS), "--accounts", "5", "--json"],
         capture_output=True,
@@ -89,7 +67,7 @@ def test_bounded_load_no_errors_no_lost_writes(database: str) -> None:
         == load["actions"]["ticket: update"]["requests"] - (load["conflicts_retried"])
     )
     assert sum(accepted.values()) > 0
-    engine = make_engine(database)
+    engine = make_engine(empty_pg_url)
     try:
         with Session(engine) as session:
             for tid, version in first.items():

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import httpx
 import psutil
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -51,24 +50,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A new, empty PostgreSQL database (no schema: the servers migrate it)."""
-    base = os.environ.get("GUANXI_TEST_PG_URL")
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("GUANXI_TEST_PG_URL is not set: run the suite with scripts/test")
-        pytest.skip("PostgreSQL not configured (GUANXI_TEST_PG_URL)")
-    name = f"guanxi_multi_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
-    yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @dataclass
@@ -146,11 +127,11 @@ def _stop(server: Server) -> None:
 
 
 @pytest.fixture
-def servers(database: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+def servers(empty_pg_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     """Two servers started together on the empty database: A with 2 workers, B with 1."""
     data_dir = tmp_path / "data"  # shared, as attachments must be (docs/operations.md)
-    a = _start(database, data_dir, 2, tmp_path / "a.log")
-    b = _start(database, data_dir, 1, tmp_path / "b.log")
+    a = _start(empty_pg_url, data_dir, 2, tmp_path / "a.log")
+    b = _start(empty_pg_url, data_dir, 1, tmp_path / "b.log")
     try:
         _wait_ready(a)
         _wait_ready(b)
@@ -231,9 +212,9 @@ def _db_ports_of(process: psutil.Process, pg_port: int) -> set[int]:
     }
 
 
-def test_two_servers_on_one_database(servers: tuple[Server, Server], database: str) -> None:
+def test_two_servers_on_one_database(servers: tuple[Server, Server], empty_pg_url: str) -> None:
     a, b = servers
-    engine = make_engine(database)
+    engine = make_engine(empty_pg_url)
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
@@ -321,7 +302,7 @@ def test_two_servers_on_one_database(servers: tuple[Server, Server], database: s
         # Every worker process served requests: each holds its own pool connections to
         # the database (found in pg_stat_activity by their client ports). The kernel hands
         # A's connections to either worker; fresh connections are tried until both did.
-        pg_port = make_url(database).port or 5432
+        pg_port = make_url(empty_pg_url).port or 5432
         workers = a.workers() + b.workers()
         assert len(workers) == 3
         assert len({w.pid for w in workers}) == 3
