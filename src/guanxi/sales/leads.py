@@ -12,7 +12,7 @@ Every new lead is announced to the sales managers (``notify``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -38,6 +38,7 @@ from guanxi.sales.service import (
     _changeable,
     add_stage_change,
     customer_in_reach,
+    get_opportunity,
     in_scope,
     sales_managers,
 )
@@ -45,13 +46,16 @@ from guanxi.security.crypto import cipher
 from guanxi.security.models import User
 from guanxi.security.service import actor_of
 
-# Set while a web lead becomes a customer: that customer must not make a second lead.
-_converting: ContextVar[bool] = ContextVar("sales_converting", default=False)
+# Set while a web lead becomes a new customer: instead of making a second lead, that
+# customer's creation links the lead to it, in the same transaction.
+_converting: ContextVar[Callable[[Session, Customer], None] | None] = ContextVar(
+    "sales_converting", default=None
+)
 
 
 @contextmanager
-def _conversion() -> Iterator[None]:
-    token = _converting.set(True)
+def _conversion(link: Callable[[Session, Customer], None]) -> Iterator[None]:
+    token = _converting.set(link)
     try:
         yield
     finally:
@@ -122,7 +126,11 @@ def lead_from_new_customer(session: Session, customer: Customer) -> None:
     """A new enterprise customer becomes a lead of its owner (or of the pool); runs inside
     ``create_customer``'s transaction. Other kinds, and customers made from a web lead,
     make none."""
-    if customer.kind != CustomerKind.enterprise.value or _converting.get():
+    link = _converting.get()
+    if link is not None:
+        link(session, customer)
+        return
+    if customer.kind != CustomerKind.enterprise.value:
         return
     lead = _new_lead(
         session,
@@ -206,9 +214,12 @@ def convert_lead(
     """Make a web lead a customer's: an existing customer, or a new enterprise customer
     from the lead's contact (owned by the lead's owner). The lead's own copy of the contact
     is erased then: the customer record holds it (minimal collection)."""
+    from guanxi import domains
     from guanxi.customers.schemas import ContactIn, CustomerCreate
     from guanxi.customers.service import create_customer
 
+    # The new-customer hook that links the lead is wired there (once per process).
+    domains.load()
     with write_transaction(session):
         lead = _changeable(session, opportunity_id, actor)
         if lead.customer_id is not None:
@@ -222,56 +233,61 @@ def convert_lead(
                 raise ValidationFailed(
                     [FieldError(("customer_id",), "sales_customer_unknown", "No such customer")]
                 )
-            new_customer = None
-        else:
-            c = cipher()
-            phone = c.decrypt("lead_phone", lead.contact_phone_enc or "")
-            email = (
-                c.decrypt("lead_email", lead.contact_email_enc) if lead.contact_email_enc else None
-            )
-            new_customer = CustomerCreate(
-                kind=CustomerKind.enterprise,
-                name=c.decrypt("lead_company", lead.contact_company_enc or ""),
-                source=SourceChannel.website,
-                region=convert_in.region,
-                owner_id=lead.owner_id,
-                phones=[phone],
-                contacts=[
-                    ContactIn(
-                        name=c.decrypt("lead_name", lead.contact_name_enc or ""),
-                        phone=phone,
-                        email=email,
-                        is_primary=True,
-                    )
-                ],
-            )
-    customer_id = convert_in.customer_id
-    if new_customer is not None:
-        # The customer's own service writes it (and commits); its new-customer hook must
-        # not make a second lead of this one.
-        with _conversion():
-            customer_id = create_customer(session, customer_in=new_customer, actor=actor).id
-    with write_transaction(session):
-        lead = _changeable(session, opportunity_id, actor)
-        if lead.customer_id is not None:
-            raise Conflict("lead_converted", field="customer_id")
-        lead.customer_id = customer_id
-        for name in (
-            "contact_name_enc",
-            "contact_company_enc",
-            "contact_phone_enc",
-            "contact_phone_bidx",
-            "contact_email_enc",
-            "contact_email_bidx",
-        ):
-            setattr(lead, name, None)
-        _bump(session, lead, actor)
-        record(
-            session,
-            actor=actor_of(actor),
-            action="sales.lead_converted",
-            target_type="opportunity",
-            target_id=lead.id,
-            after={"customer_id": customer_id, "new_customer": new_customer is not None},
+            return _link(session, opportunity_id, convert_in.customer_id, actor, new=False)
+        c = cipher()
+        phone = c.decrypt("lead_phone", lead.contact_phone_enc or "")
+        email = c.decrypt("lead_email", lead.contact_email_enc) if lead.contact_email_enc else None
+        new_customer = CustomerCreate(
+            kind=CustomerKind.enterprise,
+            name=c.decrypt("lead_company", lead.contact_company_enc or ""),
+            source=SourceChannel.website,
+            region=convert_in.region,
+            owner_id=lead.owner_id,
+            phones=[phone],
+            contacts=[
+                ContactIn(
+                    name=c.decrypt("lead_name", lead.contact_name_enc or ""),
+                    phone=phone,
+                    email=email,
+                    is_primary=True,
+                )
+            ],
         )
+
+    def link(session: Session, customer: Customer) -> None:
+        _link(session, opportunity_id, customer.id, actor, new=True)
+
+    # The customer's own service writes it; its new-customer hook links this lead in the
+    # same transaction (a lead converted meanwhile by someone else leaves no customer).
+    with _conversion(link):
+        create_customer(session, customer_in=new_customer, actor=actor)
+    return get_opportunity(session, opportunity_id=opportunity_id, viewer=actor)
+
+
+def _link(
+    session: Session, opportunity_id: int, customer_id: int | None, actor: User, *, new: bool
+) -> Opportunity:
+    """Make the lead the customer's, erase its own copy of the contact; audited."""
+    lead = _changeable(session, opportunity_id, actor)
+    if lead.customer_id is not None:
+        raise Conflict("lead_converted", field="customer_id")
+    lead.customer_id = customer_id
+    for name in (
+        "contact_name_enc",
+        "contact_company_enc",
+        "contact_phone_enc",
+        "contact_phone_bidx",
+        "contact_email_enc",
+        "contact_email_bidx",
+    ):
+        setattr(lead, name, None)
+    _bump(session, lead, actor)
+    record(
+        session,
+        actor=actor_of(actor),
+        action="sales.lead_converted",
+        target_type="opportunity",
+        target_id=lead.id,
+        after={"customer_id": customer_id, "new_customer": new},
+    )
     return lead

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from guanxi import domains
 from guanxi.core.db import write_transaction
-from guanxi.core.errors import ValidationFailed
+from guanxi.core.errors import Conflict, ValidationFailed
 from guanxi.core.web import translate_field_error
 from guanxi.customers.models import Customer
 from guanxi.customers.service import can_see
@@ -128,6 +128,34 @@ def test_a_web_lead_is_encrypted_and_converts_into_a_customer(
     # The lead's own copy of the contact is gone, and no second lead was made.
     assert (converted.contact_phone_enc, converted.contact_name_enc) == (None, None)
     assert [o.id for o in _leads_of(db, customer.id)] == [lead.id]
+
+
+def test_a_conversion_that_cannot_link_the_lead_leaves_no_customer(
+    db: Session, crew: Crew, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new customer and the lead's link are one transaction: if the lead cannot be
+    linked (converted by someone else meanwhile), no customer is left behind."""
+    domains.load()
+    lead = _web_lead(db, "宁波港务有限公司")
+    service.claim(db, opportunity_id=lead.id, actor=crew.member)
+    customers = db.scalar(select(func.count()).select_from(Customer))
+
+    def taken(*_args: Any, **_kwargs: Any) -> Opportunity:
+        raise Conflict("lead_converted", field="customer_id")
+
+    monkeypatch.setattr(leads, "_link", taken)
+    with pytest.raises(Conflict):
+        leads.convert_lead(db, opportunity_id=lead.id, convert_in=Convert(), actor=crew.member)
+    assert db.scalar(select(func.count()).select_from(Customer)) == customers
+    assert db.scalar(select(Customer.id).where(Customer.name == "宁波港务有限公司")) is None
+    monkeypatch.undo()
+    # Nothing half-done: the same conversion then goes through, once.
+    converted = leads.convert_lead(
+        db, opportunity_id=lead.id, convert_in=Convert(), actor=crew.member
+    )
+    assert converted.customer_id is not None
+    assert db.scalar(select(func.count()).select_from(Customer)) == customers + 1
+    assert [o.id for o in _leads_of(db, converted.customer_id)] == [lead.id]
 
 
 def _web_lead(db: Session, company: str) -> Opportunity:
