@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from guanxi.app import create_app
 from guanxi.audit.service import Actor
@@ -25,19 +25,21 @@ from tests.conftest import PASSWORD, settings_for
 ACTOR = Actor.system("test")
 
 
+def _agent(session: Session, username: str) -> User:
+    return create_user(
+        session,
+        user_in=UserCreate(username=username, display_name="a", role="agent", password=PASSWORD),  # type: ignore[arg-type]
+        actor=ACTOR,
+    )
+
+
 def test_a_released_session_is_reused_on_its_connection_with_nothing_carried_over(
     committed_engine: Engine,
 ) -> None:
     factory = make_sessionmaker(committed_engine)
     kept = ReadConnections(committed_engine)
     with factory() as session:
-        create_user(
-            session,
-            user_in=UserCreate(
-                username="reader", display_name="r", role="agent", password=PASSWORD
-            ),  # type: ignore[arg-type]
-            actor=ACTOR,
-        )
+        _agent(session, "reader")
     first = kept.open(factory)
     conn = first.bind
     assert isinstance(conn, Connection)
@@ -147,15 +149,7 @@ def test_the_360_api_reuses_its_session_and_still_refuses_a_revoked_token(
     app = create_app(settings_for(f"sqlite:///{tmp_path / 'kept.db'}", tmp_path))
     upgrade(app.state.engine)
     with app.state.sessionmaker() as session:
-        create_user(
-            session,
-            user_in=UserCreate(
-                username="agent1", display_name="a", role="agent", password=PASSWORD
-            ),  # type: ignore[arg-type]
-            actor=ACTOR,
-        )
-        user = session.scalar(select(User).where(User.username == "agent1"))
-        assert user is not None
+        user = _agent(session, "agent1")
         customer = create_customer(
             session,
             customer_in=CustomerCreate(name="复用客户", phones=["13912345678"], owner_id=user.id),
