@@ -22,15 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from benchmarks._common import ensure_demo_db
-from guanxi.core.db import make_engine, make_sessionmaker
-from guanxi.core.migrate import upgrade
-from guanxi.customers.models import Customer
-from guanxi.security.models import User
-from guanxi.security.service import issue_token
+from benchmarks.customer360 import demo_with_token
 
 
 def main() -> None:
@@ -41,16 +34,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=5_000)
     args = parser.parse_args()
-    db_path = args.db or Path(f"/tmp/guanxi-bench-{args.customers}.db")
-    settings = ensure_demo_db(db_path, args.customers)
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    with make_sessionmaker(engine)() as session:
-        agent = session.scalar(select(User).where(User.username == "agent"))
-        assert agent is not None
-        token, _ = issue_token(session, user=agent, kind="api", hours=2)
-        max_id = session.scalar(select(Customer.id).order_by(Customer.id.desc()).limit(1)) or 1
-    engine.dispose()
+    settings, token, max_id = demo_with_token(args.db, args.customers)
     os.environ.update(
         GUANXI_DATABASE_URL=settings.database_url,
         GUANXI_DATA_DIR=str(settings.data_dir),
